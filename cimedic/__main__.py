@@ -1,0 +1,3 @@
+from cimedic.cli import run
+
+run()

@@ -1,0 +1,158 @@
+"""The ``cimedic`` command line (typer + rich)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from cimedic import __version__
+from cimedic.errors import CimedicError, InputError, error_record, one_line
+from cimedic.investigate import investigate_path
+from cimedic.models import Diagnosis
+from cimedic.report import render_rich, to_json, to_json_obj, to_markdown
+from cimedic.settings import get_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="CI/CD triage: explain why a CI run failed.")
+EXIT_BAD_INPUT = 2
+BIG_FILE = 64 * 1024 * 1024
+
+
+class Output(StrEnum):
+    RICH = "rich"
+    JSON = "json"
+    JSONL = "jsonl"
+    MARKDOWN = "markdown"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"cimedic {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """cimedic: CI failure triage, offline first."""
+
+
+def _one(arg: tuple[str, str | None]) -> dict[str, Any]:
+    """Investigate one input; failures come back as data so a batch never stops half-way."""
+    target, baseline = arg
+    try:
+        if "://" in target:
+            raise InputError(
+                target,
+                "run URLs need a CI provider, which this version does not have yet; "
+                "download the run's logs and pass their path",
+            )
+        diag = investigate_path(Path(target), baseline=Path(baseline) if baseline else None)
+        return {"ok": to_json_obj(diag)}
+    except CimedicError as exc:
+        return error_record(target, exc)
+    except Exception as exc:  # a bug must not lose the other inputs' results
+        return error_record(target, exc)
+
+
+def _results(items: list[tuple[str, str | None]], jobs: int) -> Iterator[dict[str, Any]]:
+    if jobs > 1 and len(items) > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            yield from pool.map(_one, items, chunksize=2)
+    else:
+        for item in items:
+            yield _one(item)
+
+
+def _wants_progress(paths: list[str], fmt: Output, err: Console) -> bool:
+    if not err.is_terminal:
+        return False
+    if len(paths) > 1:
+        return True
+    p = Path(paths[0])
+    return p.is_file() and p.stat().st_size > BIG_FILE and fmt is Output.RICH
+
+
+@app.command()
+def investigate(
+    paths: Annotated[list[str], typer.Argument(help="Logs, GitHub Actions run-log zips or folders (with JUnit XML).")],
+    baseline: Annotated[
+        Path | None, typer.Option("--baseline", help="A passing log of the same job: its lines are down-weighted.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON (the versioned contract).")] = False,
+    as_jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON object per input, in order.")] = False,
+    as_markdown: Annotated[bool, typer.Option("--markdown", help="Markdown, e.g. for a PR comment.")] = False,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=0, help="Worker processes (0: one per core).")] = 1,
+) -> None:
+    """Explain why a CI run failed: category, the lines that show it, and the evidence."""
+    chosen = [f for f, on in ((Output.JSON, as_json), (Output.JSONL, as_jsonl), (Output.MARKDOWN, as_markdown)) if on]
+    if len(chosen) > 1:
+        raise typer.BadParameter("choose one of --json, --jsonl, --markdown")
+    fmt = chosen[0] if chosen else Output.RICH
+    get_settings()  # fail early, once, on a bad settings file
+    out = Console(highlight=False, soft_wrap=False)
+    err = Console(stderr=True, highlight=False)
+    workers = (os.cpu_count() or 1) if jobs == 0 else jobs
+    items = [(p, str(baseline) if baseline else None) for p in paths]
+    failed = 0
+    collected: list[dict[str, Any]] = []
+    progress = Progress(
+        TextColumn("investigating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not _wants_progress(paths, fmt, err),
+    )
+    with progress:
+        task = progress.add_task("investigate", total=len(items))
+        for result in _results(items, workers):
+            progress.advance(task)
+            if "error" in result:
+                failed += 1
+                if fmt is Output.JSONL:
+                    sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+                elif fmt is Output.JSON:
+                    collected.append(result)
+                else:
+                    # soft_wrap: the error stays one line whatever the terminal width.
+                    err.print(f"[red]error:[/red] {escape(result['input'])}: {escape(result['error'])}", soft_wrap=True)
+                continue
+            diag = Diagnosis.model_validate(result["ok"])
+            if fmt is Output.JSONL:
+                sys.stdout.write(to_json(diag, indent=None) + "\n")
+                sys.stdout.flush()
+            elif fmt is Output.JSON:
+                collected.append(result["ok"])
+            elif fmt is Output.MARKDOWN:
+                sys.stdout.write(to_markdown(diag))
+            else:
+                render_rich(diag, out)
+    if fmt is Output.JSON:
+        payload: Any = collected[0] if len(collected) == 1 and len(items) == 1 else collected
+        sys.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+    if failed:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def run() -> None:
+    """Console-script entry point: settings errors become one line, not a traceback."""
+    try:
+        app()
+    except CimedicError as exc:
+        Console(stderr=True).print(f"error: {one_line(exc)}", markup=False, soft_wrap=True)
+        sys.exit(EXIT_BAD_INPUT)

@@ -1,0 +1,1 @@
+"""Default configuration shipped with cimedic (policy, limits); users override it."""

@@ -1,0 +1,1 @@
+"""The offline evaluation harness and its recorded incidents."""

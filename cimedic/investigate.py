@@ -1,0 +1,136 @@
+"""The deterministic investigation: local material in, a Diagnosis out (no LLM, no network)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from cimedic.errors import InputError
+from cimedic.models import Diagnosis, Evidence, Excerpt, FailedTest, TestResult
+from cimedic.redact import redact
+from cimedic.settings import Limits, get_settings
+from cimedic.tools.ingest.base import RunMaterial
+from cimedic.tools.ingest.local import ingest_path
+from cimedic.tools.logs.classify import classify
+from cimedic.tools.logs.failed_tests import tests_from_log
+from cimedic.tools.logs.localize import LogAnalysis, analyze_log
+from cimedic.tools.logs.scanner import scan
+from cimedic.tools.logs.templates import TemplateIndex
+
+SUMMARY_MAX = 220
+
+
+def investigate_path(path: Path, *, baseline: Path | None = None, limits: Limits | None = None) -> Diagnosis:
+    limits = limits or get_settings().limits
+    started = time.perf_counter()
+    material = ingest_path(path, limits)
+    base_index = _baseline_index(baseline, limits) if baseline else None
+    return diagnose(material, limits=limits, baseline=base_index, started=started)
+
+
+def _baseline_index(path: Path, limits: Limits) -> TemplateIndex:
+    """Templates of every candidate line in a passing run of the same job."""
+    material = ingest_path(path, limits)
+    index = TemplateIndex()
+    for log in material.logs:
+        with log.open() as stream:
+            result = scan(stream, line_max_chars=limits.line_max_chars, candidates_max=limits.candidates_max)
+        for line in result.hits + result.tail:
+            if line.text.strip():
+                index.add(line.text)
+    return index
+
+
+def _analyze_all(material: RunMaterial, limits: Limits, baseline: TemplateIndex | None) -> list[LogAnalysis]:
+    out: list[LogAnalysis] = []
+    for log in material.logs:
+        try:
+            out.append(
+                analyze_log(
+                    log.path,
+                    log.open,
+                    excerpt_lines=limits.excerpt_max_lines,
+                    evidence_max=limits.evidence_max,
+                    line_max_chars=limits.line_max_chars,
+                    candidates_max=limits.candidates_max,
+                    baseline=baseline,
+                )
+            )
+        except (OSError, EOFError, ValueError) as exc:
+            raise InputError(log.path, f"unreadable log data ({exc})") from exc
+    return out
+
+
+def _pick(analyses: list[LogAnalysis]) -> LogAnalysis | None:
+    """The log that best explains the run: one whose step failed, then the most specific error."""
+    if not analyses:
+        return None
+    return max(analyses, key=lambda a: (a.step_failed and bool(a.evidence), a.top_score))
+
+
+def diagnose(
+    material: RunMaterial, *, limits: Limits, baseline: TemplateIndex | None = None, started: float | None = None
+) -> Diagnosis:
+    started = started if started is not None else time.perf_counter()
+    analyses = _analyze_all(material, limits, baseline)
+    chosen = _pick(analyses)
+    warnings = list(material.warnings)
+    tests = material.run.failed_tests
+    if not tests and chosen is not None:
+        tests = tests_from_log(chosen)
+    votes = chosen.category_votes() if chosen else {}
+    category, confidence = classify(votes, chosen.command if chosen else None, len(tests))
+    excerpt = None
+    evidence: list[Evidence] = []
+    if chosen is not None:
+        if chosen.long_lines:
+            warnings.append(f"{chosen.path}: {chosen.long_lines} over-long line(s) analysed truncated")
+        if chosen.dropped_hits:
+            warnings.append(f"{chosen.path}: {chosen.dropped_hits} candidate lines beyond the limit were skipped")
+        if chosen.excerpt:
+            excerpt = Excerpt(
+                path=chosen.path,
+                start_line=chosen.excerpt[0].no,
+                end_line=chosen.excerpt[-1].no,
+                text=redact("\n".join(ln.text for ln in chosen.excerpt)),
+            )
+        evidence = [
+            Evidence(
+                path=chosen.path,
+                line=s.line.no,
+                text=redact(s.line.text.strip()),
+                why=s.rule.why if s.rule else "last output of the failing step",
+            )
+            for s in chosen.evidence
+        ]
+    if not evidence and not tests:
+        warnings.append("no error lines found; the run may not have failed")
+    summary = _summary(category.value, evidence, tests, chosen)
+    return Diagnosis(
+        source=material.run.source,
+        category=category,
+        confidence=confidence if evidence or tests else 0.05,
+        summary=summary,
+        excerpt=excerpt,
+        evidence=evidence,
+        failed_tests=[FailedTest(name=redact(t.name), message=redact(t.message or "")) for t in tests[:50]],
+        backend="offline",
+        timings_ms={"total": int((time.perf_counter() - started) * 1000)},
+        warnings=warnings,
+    )
+
+
+def _summary(category: str, evidence: list[Evidence], tests: list[TestResult], chosen: LogAnalysis | None) -> str:
+    where = ""
+    if chosen is not None and chosen.command:
+        where = f" in `{redact(chosen.command.lstrip('$+ ').strip())[:80]}`"
+    if evidence:
+        lead = evidence[0].text
+        text = f"{category} failure{where}: {lead}"
+    elif tests:
+        text = f"{len(tests)} test(s) failed: {tests[0].name}"
+    else:
+        text = "no failure found in the given material"
+    if tests and evidence and category == "test":
+        text += f" ({len(tests)} failed test(s), first: {tests[0].name})"
+    return text if len(text) <= SUMMARY_MAX else text[: SUMMARY_MAX - 1] + "…"

@@ -1,0 +1,1 @@
+"""The known-failure knowledge base (YAML entries users can edit and extend)."""

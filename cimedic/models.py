@@ -1,0 +1,167 @@
+"""Domain model shared by every capability: what a run is, and what a diagnosis says about it.
+
+These are plain pydantic models so that they serialise to the stable JSON contract
+(``schema_version``) and validate whatever an ingester, an SDK or (later) an LLM hands us.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+class Category(StrEnum):
+    """Root-cause categories; definitions in docs/taxonomy.md."""
+
+    TEST = "test"
+    COMPILE = "compile"
+    DEPENDENCY = "dependency"
+    LINT = "lint"
+    INFRA = "infra"
+    TIMEOUT = "timeout"
+    RESOURCE = "resource"
+    CONFIG = "config"
+    OTHER = "other"
+
+
+class Platform(StrEnum):
+    GITHUB_ACTIONS = "github-actions"
+    GITLAB = "gitlab"
+    JENKINS = "jenkins"
+    AZURE_DEVOPS = "azure-devops"
+    TRAVIS = "travis"
+    GENERIC = "generic"
+
+
+class SourceKind(StrEnum):
+    FILE = "file"
+    GHA_ZIP = "gha-zip"
+    DIR = "dir"
+    JUNIT = "junit"
+
+
+class Status(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+    RUNNING = "running"
+    UNKNOWN = "unknown"
+
+
+class TestStatus(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+    SKIPPED = "skipped"
+
+
+class ActionKind(StrEnum):
+    RETRY = "retry"
+    QUARANTINE = "quarantine"
+    TIMEOUT = "timeout"
+    SCALE = "scale"
+    ROLLBACK = "rollback"
+    NOTIFY = "notify"
+    NONE = "none"
+
+
+class Source(BaseModel):
+    kind: SourceKind
+    path: str
+
+
+class Step(BaseModel):
+    name: str
+    number: int | None = None
+    status: Status = Status.UNKNOWN
+    log_path: str | None = Field(default=None, description="path of this step's log inside the run")
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class Job(BaseModel):
+    name: str
+    status: Status = Status.UNKNOWN
+    platform: Platform = Platform.GENERIC
+    runner: str | None = None
+    steps: list[Step] = Field(default_factory=list)
+
+
+class TestResult(BaseModel):
+    __test__ = False  # not a pytest test class despite the name
+
+    name: str
+    classname: str | None = None
+    suite: str | None = None
+    status: TestStatus
+    message: str | None = None
+    details: str | None = None
+    duration_s: float | None = None
+    report_path: str | None = Field(default=None, description="the report file this result came from")
+
+
+class Run(BaseModel):
+    """One CI run as cimedic sees it, whatever platform or local material it came from."""
+
+    source: Source
+    platform: Platform = Platform.GENERIC
+    id: str | None = None
+    url: str | None = None
+    status: Status = Status.UNKNOWN
+    jobs: list[Job] = Field(default_factory=list)
+    test_results: list[TestResult] = Field(default_factory=list)
+
+    @property
+    def failed_tests(self) -> list[TestResult]:
+        return [t for t in self.test_results if t.status in (TestStatus.FAILED, TestStatus.ERROR)]
+
+
+class Evidence(BaseModel):
+    path: str
+    line: int = Field(ge=1)
+    text: str
+    why: str
+
+
+class Excerpt(BaseModel):
+    path: str
+    start_line: int = Field(ge=1)
+    end_line: int = Field(ge=1)
+    text: str
+
+
+class FailedTest(BaseModel):
+    name: str
+    message: str
+
+
+class Action(BaseModel):
+    """A remediation cimedic proposes; nothing here executes it."""
+
+    kind: ActionKind
+    target: str
+    reason: str
+    params: dict[str, str] = Field(default_factory=dict)
+
+
+class Diagnosis(BaseModel):
+    """The JSON contract of ``cimedic investigate`` (schema_version 1); additive changes only."""
+
+    model_config = ConfigDict(use_enum_values=True)
+
+    schema_version: int = SCHEMA_VERSION
+    source: Source
+    category: Category
+    confidence: float = Field(ge=0.0, le=1.0)
+    summary: str
+    excerpt: Excerpt | None
+    evidence: list[Evidence] = Field(default_factory=list)
+    failed_tests: list[FailedTest] = Field(default_factory=list)
+    backend: str = "offline"
+    timings_ms: dict[str, int] = Field(default_factory=dict)
+    warnings: list[str] = Field(default_factory=list)

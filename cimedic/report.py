@@ -1,0 +1,94 @@
+"""Render a Diagnosis for people (rich, markdown) and for programs (JSON, the versioned contract)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from cimedic.models import Diagnosis
+
+OFFLINE_NOTE = "offline: deterministic analysis, no LLM configured"
+
+
+def to_json_obj(diag: Diagnosis) -> dict[str, Any]:
+    return diag.model_dump(mode="json")
+
+
+def to_json(diag: Diagnosis, indent: int | None = 2) -> str:
+    return json.dumps(to_json_obj(diag), indent=indent, ensure_ascii=False)
+
+
+def _code(text: str) -> str:
+    """Inline code cannot hold a backtick; a quote reads the same."""
+    return text.replace("`", "'")
+
+
+def _backend_note(diag: Diagnosis) -> str:
+    return OFFLINE_NOTE if diag.backend == "offline" else f"backend: {diag.backend}"
+
+
+def to_markdown(diag: Diagnosis) -> str:
+    out = [
+        f"### cimedic: {diag.category} failure ({diag.confidence:.0%} confidence)",
+        "",
+        diag.summary,
+        "",
+        f"Source: `{diag.source.path}` ({diag.source.kind}). {_backend_note(diag).capitalize()}.",
+    ]
+    if diag.excerpt:
+        ex = diag.excerpt
+        out += ["", f"**Excerpt** `{ex.path}` lines {ex.start_line}-{ex.end_line}:", "", "```text"]
+        width = len(str(ex.end_line))
+        for i, line in enumerate(ex.text.split("\n")):
+            out.append(f"{ex.start_line + i:>{width}} | {line}")
+        out.append("```")
+    if diag.evidence:
+        out += ["", "**Evidence**", ""]
+        out += [f"- `{e.path}:{e.line}` {e.why}: `{_code(e.text[:200])}`" for e in diag.evidence]
+    if diag.failed_tests:
+        out += ["", f"**Failed tests** ({len(diag.failed_tests)})", ""]
+        out += [f"- `{t.name}`" + (f": {t.message[:200]}" if t.message else "") for t in diag.failed_tests[:20]]
+    if diag.warnings:
+        out += ["", "**Warnings**", ""] + [f"- {w}" for w in diag.warnings]
+    return "\n".join(out) + "\n"
+
+
+def render_rich(diag: Diagnosis, console: Console) -> None:
+    head = Text()
+    head.append(f"{diag.category.upper()}", style="bold red")
+    head.append(f"  confidence {diag.confidence:.2f}  ", style="dim")
+    head.append(_backend_note(diag), style="dim italic")
+    parts: list[Any] = [head, Text(diag.summary, style="bold")]
+    if diag.excerpt:
+        ex = diag.excerpt
+        marked = {e.line for e in diag.evidence}
+        table = Table.grid(padding=(0, 1))
+        table.add_column(justify="right", style="dim")
+        table.add_column(overflow="fold")
+        for i, line in enumerate(ex.text.split("\n")):
+            no = ex.start_line + i
+            table.add_row(str(no), Text(line, style="bold yellow" if no in marked else ""))
+        parts.append(Panel(table, title=f"{ex.path}:{ex.start_line}-{ex.end_line}", title_align="left"))
+    if diag.evidence:
+        ev = Table(show_header=True, header_style="bold", box=None)
+        ev.add_column("line", justify="right")
+        ev.add_column("why")
+        ev.add_column("text", overflow="fold")
+        for e in diag.evidence:
+            ev.add_row(f"{e.path}:{e.line}", e.why, e.text[:300])
+        parts.append(ev)
+    if diag.failed_tests:
+        ft = Table(show_header=True, header_style="bold", box=None, title="failed tests", title_justify="left")
+        ft.add_column("test", overflow="fold")
+        ft.add_column("message", overflow="fold")
+        for t in diag.failed_tests[:20]:
+            ft.add_row(t.name, t.message[:200])
+        parts.append(ft)
+    for w in diag.warnings:
+        parts.append(Text(f"warning: {w}", style="yellow"))
+    console.print(Panel(Group(*parts), title=f"cimedic · {diag.source.path}", title_align="left"))

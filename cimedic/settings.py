@@ -1,0 +1,76 @@
+"""Settings: the only module that reads the environment.
+
+Sources, highest first: explicit arguments, ``CIMEDIC_*`` environment variables, a ``.env`` file,
+an optional YAML file (``CIMEDIC_CONFIG`` or ``./cimedic.yaml``), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+
+class Limits(BaseModel):
+    """Bounds that keep hostile or huge input from exhausting memory or time."""
+
+    excerpt_max_lines: int = Field(default=40, ge=5, le=200)
+    evidence_max: int = Field(default=8, ge=1, le=50)
+    # Lines longer than this are analysed (and shown) truncated; a 100 MB single line stays cheap.
+    line_max_chars: int = Field(default=2000, ge=200)
+    # Candidate error lines kept per log while streaming; beyond it the weakest are dropped.
+    candidates_max: int = Field(default=20000, ge=100)
+    # Zip bombs: total uncompressed bytes, and the ratio any one member may expand by.
+    archive_max_bytes: int = Field(default=8 * 1024**3, ge=1024)
+    archive_max_members: int = Field(default=20000, ge=1)
+    archive_max_ratio: int = Field(default=200, ge=2)
+    junit_max_bytes: int = Field(default=256 * 1024**2, ge=1024)
+
+
+def _default_home() -> Path:
+    return Path(os.path.expanduser("~/.local/share/cimedic"))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CIMEDIC_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    home: Path = Field(default_factory=_default_home)
+    config: Path | None = Field(default=None, description="YAML settings file")
+    # An LLM is optional: with none configured every command runs its deterministic path.
+    llm_model: str | None = None
+    limits: Limits = Field(default_factory=Limits)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        yaml_path = os.environ.get("CIMEDIC_CONFIG") or "cimedic.yaml"
+        yaml_source = YamlConfigSettingsSource(settings_cls, yaml_file=yaml_path)
+        return (init_settings, env_settings, dotenv_settings, yaml_source, file_secret_settings)
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.llm_model)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

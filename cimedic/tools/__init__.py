@@ -1,0 +1,1 @@
+"""Typed tools: ingest of CI material, log analysis, and (later) provider SDK wrappers."""

@@ -1,0 +1,1 @@
+"""Log analysis: normalisation, candidate scanning, template mining, excerpt localisation."""

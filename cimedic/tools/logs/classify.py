@@ -1,0 +1,83 @@
+"""A transparent category heuristic: evidence votes, plus what the failing command was.
+
+Each evidence line votes for the category of the rule that matched it (the first line counts
+most); the failing step's command adds a prior (``rubocop`` → lint, ``npm install`` → dependency);
+failed JUnit tests add to ``test``. The knowledge base and a trained classifier replace this in
+later work; the votes stay visible in the confidence.
+"""
+
+from __future__ import annotations
+
+import re
+
+from cimedic.models import Category
+
+_COMMAND_PRIORS: tuple[tuple[re.Pattern[str], Category, float], ...] = (
+    (
+        re.compile(
+            r"\b(?:rubocop|eslint|tslint|stylelint|flake8|pylint|pycodestyle|ruff|black|isort|mypy|gofmt"
+            r"|golint|go vet|staticcheck|golangci|clippy|rustfmt|cargo fmt|clang-format|cpplint|checkstyle"
+            r"|scalastyle|scalafmt|hlint|perlcritic|shellcheck|markdownlint|awesome_bot|prettier|lint"
+            r"|credo|jshint|jscs|coffeelint|standard|spotless|ktlint|swiftlint|phpcs|php-cs-fixer|codespell"
+            r"|vint|luacheck|lintr|format)\b",
+            re.I,
+        ),
+        Category.LINT,
+        6.0,
+    ),
+    (
+        re.compile(
+            r"\b(?:npm (?:install|ci)|yarn(?: install)?\s*$|pnpm install|pip install|poetry install|uv sync"
+            r"|bundle(?: install)?\s*$|bundle install|composer (?:install|update)|go (?:get|mod download)"
+            r"|cargo fetch|mvn dependency|conda (?:install|create|env)|apt-get install|brew install"
+            r"|gem install|cpanm|mix deps\.get|rebar3? get-deps|lein deps|cabal install|stack setup"
+            r"|pod install|nuget restore|dotnet restore|install_deps|luarocks)\b",
+            re.I,
+        ),
+        Category.DEPENDENCY,
+        3.0,
+    ),
+    (
+        re.compile(
+            r"\b(?:test|tests|pytest|nosetests|tox|rspec|jest|mocha|karma|ava|tap|prove|phpunit|go test"
+            r"|cargo test|mix test|ctest|make check|busted|spec|cucumber|minitest|testthat|check)\b",
+            re.I,
+        ),
+        Category.TEST,
+        2.0,
+    ),
+    (
+        re.compile(
+            r"\b(?:make|cmake|gcc|g\+\+|clang|javac|tsc|webpack|cargo build|go build|mvn (?:compile|package)"
+            r"|gradle(?:w)? (?:build|assemble|compile)|msbuild|dotnet build|xcodebuild|swift build|sbt compile"
+            r"|jekyll build|latexmk|pdflatex|xelatex|hugo|mkdocs)\b",
+            re.I,
+        ),
+        Category.COMPILE,
+        1.5,
+    ),
+)
+
+
+def classify(
+    votes: dict[Category, float],
+    command: str | None,
+    failed_tests: int,
+) -> tuple[Category, float]:
+    """Category and a confidence in [0, 1]."""
+    tally = dict(votes)
+    if command:
+        for pattern, category, weight in _COMMAND_PRIORS:
+            if pattern.search(command):
+                tally[category] = tally.get(category, 0.0) + weight
+                break
+    if failed_tests:
+        tally[Category.TEST] = tally.get(Category.TEST, 0.0) + 8.0
+    if not tally:
+        return Category.OTHER, 0.2
+    ranked = sorted(tally.items(), key=lambda kv: -kv[1])
+    category, top = ranked[0]
+    total = sum(v for _, v in ranked)
+    # Share of the vote, damped when the evidence is thin (few, weak lines).
+    confidence = (top / total) * min(1.0, top / 20.0)
+    return category, round(max(0.05, min(0.95, confidence)), 2)

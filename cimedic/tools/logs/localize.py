@@ -1,0 +1,240 @@
+"""Find the lines that explain a failed log: the failing step, its most specific error, the excerpt.
+
+The approach, in order:
+1. a streaming scan (``scanner``) gives candidate lines and the tail in bounded memory;
+2. step structure (``$ cmd`` echoes, ``##[group]Run``, ``section_start``, ``[Pipeline] sh``) and the
+   trailer that says a step failed (``exited with 1``, ``Process completed with exit code 1``, …)
+   bound the *failing segment*: the output of the step that failed;
+3. every line of that segment is scored by ``rules``; the first line whose score is close to the
+   best one wins (compilers and test runners print the cause first, summaries last);
+4. repeated templates and templates also present in a passing baseline are down-weighted (Drain3);
+5. the excerpt is a window of at most N lines opening just before that line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from cimedic.models import Category
+from cimedic.tools.logs.rules import LineScore, Rule, is_chatter, is_trailer, score_line
+from cimedic.tools.logs.scanner import Line, Scan, read_range, scan
+from cimedic.tools.logs.templates import TemplateIndex
+
+# A step starts here (cleaned text).
+_STEP_START = re.compile(
+    r"^(?:\$ \S|\+ \S|##\[group\]Run |##\[section\]Starting: |\[Pipeline\] (?:sh|bat|powershell|pwsh)\b"
+    r"|Executing \"step_script\"|\[command\])"
+)
+# A step or the job failed here (only non-zero exits).
+_STEP_FAILED = re.compile(
+    r"exited with [1-9]\d*|Process completed with exit code [1-9]|^ERROR: Job failed|script returned exit code [1-9]"
+    r"|marked build as failure|exited with code '?[1-9]|No output has been received in the last"
+    r"|exceeded the maximum (?:execution )?time|has timed out|The operation was canceled"
+    r"|^Finished: (?:FAILURE|ABORTED)|Your build has been stopped",
+    re.IGNORECASE,
+)
+SEGMENT_READ_MAX = 4000  # lines of the failing step read in full; earlier ones come from scan hits
+NEAR_BEST = 0.8  # a line within this fraction of the best score counts as "as specific"
+CLUSTER_GAP = 6
+DECAY = 0.5
+RECENCY = 0.6
+SIBLING_REACH = 30
+
+
+@dataclass
+class Scored:
+    line: Line
+    score: float
+    rule: Rule | None
+    template: int = -1
+
+
+@dataclass
+class LogAnalysis:
+    path: str
+    total_lines: int
+    segment: tuple[int, int]
+    step_failed: bool
+    evidence: list[Scored] = field(default_factory=list)
+    excerpt: list[Line] = field(default_factory=list)
+    command: str | None = None  # the command of the failing step, when the log shows one
+    long_lines: int = 0
+    dropped_hits: int = 0
+
+    @property
+    def top_score(self) -> float:
+        return self.evidence[0].score if self.evidence else 0.0
+
+    def category_votes(self) -> dict[Category, float]:
+        votes: dict[Category, float] = {}
+        for rank, item in enumerate(self.evidence):
+            if item.rule is not None and item.rule.category is not None:
+                # The first evidence line explains the failure; later ones only support it.
+                weight = item.score * (2.0 if rank == 0 else 1.0 / (1 + rank))
+                votes[item.rule.category] = votes.get(item.rule.category, 0.0) + weight
+        return votes
+
+
+def _segment(scan_result: Scan) -> tuple[int, int, bool, str | None]:
+    """(first, last, step_failed, command) of the failing step's output."""
+    known = {ln.no: ln for ln in scan_result.hits}
+    known.update({ln.no: ln for ln in scan_result.tail})
+    ordered = sorted(known.values(), key=lambda ln: ln.no)
+    fail_at = next((ln.no for ln in ordered if _STEP_FAILED.search(ln.text)), None)
+    end = fail_at if fail_at is not None else scan_result.total_lines
+    starts = [ln for ln in ordered if ln.no < end and _STEP_START.search(ln.text)]
+    if not starts:
+        return 1, max(end, 1), fail_at is not None, None
+    command = starts[-1].text
+    return starts[-1].no, max(end, 1), fail_at is not None, command
+
+
+def analyze_log(
+    path: str,
+    opener: Callable[[], BinaryIO],
+    *,
+    excerpt_lines: int = 40,
+    evidence_max: int = 8,
+    line_max_chars: int = 2000,
+    candidates_max: int = 20000,
+    baseline: TemplateIndex | None = None,
+) -> LogAnalysis:
+    with opener() as stream:
+        result = scan(stream, line_max_chars=line_max_chars, candidates_max=candidates_max)
+    first, last, failed, command = _segment(result)
+    read_from = max(first, last - SEGMENT_READ_MAX)
+    body = read_range(opener, read_from, last, line_max_chars=line_max_chars)
+    earlier = [h for h in result.hits if first <= h.no < read_from]
+    seg_lines = earlier + body
+    analysis = LogAnalysis(
+        path,
+        result.total_lines,
+        (first, last),
+        failed,
+        command=command,
+        long_lines=result.long_lines,
+        dropped_hits=result.dropped_hits,
+    )
+    scored = _score(seg_lines, first, last, baseline)
+    analysis.evidence = _pick_evidence(scored, first, last, evidence_max)
+    if not analysis.evidence:
+        fallback = _last_output(body, last)
+        if fallback is not None:
+            analysis.evidence = [fallback]
+    if analysis.evidence:
+        analysis.excerpt = _excerpt(
+            analysis.evidence[0].line.no, body, opener, first, last, excerpt_lines, line_max_chars
+        )
+    return analysis
+
+
+def _score(lines: list[Line], first: int, last: int, baseline: TemplateIndex | None) -> list[Scored]:
+    templates = TemplateIndex()
+    out: list[Scored] = []
+    for line in lines:
+        s: LineScore = score_line(line.text)
+        if s.score <= 0 or (s.trailer and line.no != last):
+            continue
+        item = Scored(line, s.score, s.rule)
+        item.template = templates.add(line.text)
+        if baseline is not None and baseline.knows(line.text):
+            item.score *= 0.3  # also printed by a passing run of the same job: not the cause
+        out.append(item)
+    for item in out:
+        repeats = templates.counts.get(item.template, 1)
+        if repeats > 20:
+            item.score *= 0.7  # a line printed dozens of times is usually noise, not the cause
+    return out
+
+
+def _clusters(scored: list[Scored]) -> list[list[Scored]]:
+    """Runs of scored lines with at most CLUSTER_GAP quiet lines between them: one error report."""
+    groups: list[list[Scored]] = []
+    for item in scored:
+        if groups and item.line.no - groups[-1][-1].line.no <= CLUSTER_GAP + 1:
+            groups[-1].append(item)
+        else:
+            groups.append([item])
+    return groups
+
+
+def _cluster_value(group: list[Scored], first: int, last: int) -> float:
+    # A report of several specific lines beats one stray line; decaying weights keep a long run of
+    # weak lines from outvoting a short specific one.
+    ranked = sorted((s.score for s in group), reverse=True)
+    value = sum(v * DECAY**i for i, v in enumerate(ranked[:6]))
+    # Steps fail right after printing why, so output near the end of the step counts more.
+    span = max(1, last - first)
+    distance = (last - group[-1].line.no) / span
+    return value * (1.0 - RECENCY * min(1.0, distance))
+
+
+def _pick_evidence(scored: list[Scored], first: int, last: int, limit: int) -> list[Scored]:
+    candidates = [s for s in scored if s.rule is not None]
+    if not candidates:
+        return []
+    groups = _clusters(candidates)
+    best = max(groups, key=lambda g: _cluster_value(g, first, last))
+    peak_item = max(best, key=lambda s: s.score)
+    # Runners report each failure alike (one block per failed test, one per compile error); an
+    # earlier sibling of the same kind close enough to share the excerpt is the first failure.
+    for group in groups:
+        if group is best:
+            break
+        if best[0].line.no - group[-1].line.no > SIBLING_REACH:
+            continue
+        if any(s.rule is peak_item.rule and s.score >= peak_item.score * NEAR_BEST for s in group):
+            best = group
+            break
+    peak = max(s.score for s in best)
+    # Within the report, the first line about as specific as its best one: runners and compilers
+    # name the cause first and summarise after.
+    top = next(s for s in best if s.score >= peak * NEAR_BEST)
+    # The same error printed earlier (a runner's live output, before its end-of-run recap) is
+    # where the failure first showed, and where people look.
+    text = top.line.text.strip()
+    top = next((s for s in candidates if s.line.text.strip() == text), top)
+    rest = sorted((s for s in candidates if s is not top), key=lambda s: (s not in best, -s.score, s.line.no))
+    picked, seen = [top], {top.template}
+    for s in rest:
+        if len(picked) >= limit:
+            break
+        if s.template in seen:
+            continue
+        seen.add(s.template)
+        picked.append(s)
+    return picked
+
+
+def _last_output(body: list[Line], last: int) -> Scored | None:
+    """When nothing in the failing step looks like an error, its last output line is the best
+    lead we have (formatters and link checkers often just list the offending items)."""
+    for line in reversed(body):
+        text = line.text.strip()
+        if line.no == last or not text or _STEP_START.search(text) or is_chatter(text):
+            continue
+        if is_trailer(text):
+            continue
+        return Scored(line, 0.5, None)
+    return None
+
+
+def _excerpt(
+    top: int,
+    body: list[Line],
+    opener: Callable[[], BinaryIO],
+    first: int,
+    last: int,
+    size: int,
+    line_max_chars: int,
+) -> list[Line]:
+    before = min(3, size // 8)
+    start = max(first, top - before)
+    end = min(max(last, top), start + size - 1)
+    have = {ln.no: ln for ln in body}
+    if all(n in have for n in range(start, end + 1)):
+        return [have[n] for n in range(start, end + 1)]
+    return read_range(opener, start, end, line_max_chars=line_max_chars)

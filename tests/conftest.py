@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets its own CIMEDIC_HOME and no user config, so nothing leaks between tests."""
+    for key in list(os.environ):
+        if key.startswith("CIMEDIC_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("CIMEDIC_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    from cimedic.settings import get_settings
+
+    get_settings.cache_clear()

@@ -1,0 +1,87 @@
+"""End-to-end deterministic investigation of the shipped example runs (real tool output)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cimedic.investigate import investigate_path
+from cimedic.models import Category, SourceKind
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+# (example, category, file inside the run, the line that states the root cause, text on that line)
+CASES = [
+    ("gha-pytest-failure.zip", Category.TEST, "test/4_Run tests.txt", 31, "AssertionError"),
+    ("pytest-junit", Category.TEST, "console.log", 7, "AssertionError"),
+    ("jenkins-gcc-compile-error", Category.COMPILE, "consoleText", 56, "undeclared"),
+    ("gitlab-pip-dependency.log", Category.DEPENDENCY, "gitlab-pip-dependency.log", 62, "Could not find a version"),
+    ("azure-npm-e404.log", Category.DEPENDENCY, "azure-npm-e404.log", 14, "E404"),
+    ("gha-timeout.log", Category.TIMEOUT, "gha-timeout.log", 177, "timed out"),
+    ("javac-compile-error.log.gz", Category.COMPILE, "javac-compile-error.log.gz", 53, "cannot find symbol"),
+    ("tsc-compile-error.log", Category.COMPILE, "tsc-compile-error.log", 139, "TS2322"),
+    ("oom-killed.log", Category.RESOURCE, "oom-killed.log", 62, "Killed"),
+]
+
+
+@pytest.mark.parametrize(("name", "category", "path", "line", "needle"), CASES, ids=[c[0] for c in CASES])
+def test_example_is_diagnosed_at_its_root_cause(
+    name: str, category: Category, path: str, line: int, needle: str
+) -> None:
+    diag = investigate_path(EXAMPLES / name)
+    assert diag.category == category
+    assert diag.backend == "offline"
+    top = diag.evidence[0]
+    assert (top.path, top.line) == (path, line)
+    assert needle in top.text
+    assert diag.excerpt is not None
+    assert diag.excerpt.path == path
+    assert diag.excerpt.start_line <= line <= diag.excerpt.end_line
+    assert diag.excerpt.end_line - diag.excerpt.start_line < 40
+    assert needle in diag.summary or category.value in diag.summary
+
+
+def test_reported_line_numbers_are_lines_of_the_original_file() -> None:
+    # The GitLab trace has \r inside lines (section markers): numbering must follow \n only.
+    diag = investigate_path(EXAMPLES / "gitlab-pip-dependency.log")
+    raw = (EXAMPLES / "gitlab-pip-dependency.log").read_bytes().split(b"\n")
+    for ev in diag.evidence:
+        assert ev.text.split()[0].encode() in raw[ev.line - 1], ev
+
+
+def test_junit_failures_are_reported_as_failed_tests() -> None:
+    diag = investigate_path(EXAMPLES / "pytest-junit")
+    assert diag.source.kind == SourceKind.DIR
+    names = [t.name for t in diag.failed_tests]
+    assert len(names) == 2
+    assert any("bulk_discount" in n for n in names)
+
+
+def test_failed_tests_are_read_from_a_log_without_junit() -> None:
+    diag = investigate_path(EXAMPLES / "gha-pytest-failure.zip")
+    assert len(diag.failed_tests) == 2
+
+
+def test_baseline_downweights_lines_a_passing_run_also_printed(tmp_path: Path) -> None:
+    filler = [f"step {i} ok" for i in range(40)]
+    noise = "Error: telemetry endpoint not configured"
+    failing = tmp_path / "fail.log"
+    failing.write_text(
+        "\n".join(
+            [
+                "$ ./ci.sh",
+                "Error: database migration 0042 failed",
+                *filler,
+                noise,
+                'The command "./ci.sh" exited with 1.',
+            ]
+        )
+        + "\n"
+    )
+    passing = tmp_path / "pass.log"
+    passing.write_text("\n".join(["$ ./ci.sh", *filler, noise, 'The command "./ci.sh" exited with 0.']) + "\n")
+    # Alone, the later error line looks like the cause (steps fail right after saying why) ...
+    assert investigate_path(failing).evidence[0].line == 43
+    # ... but a passing run prints it too, so the migration failure is the one that explains it.
+    assert investigate_path(failing, baseline=passing).evidence[0].line == 2
