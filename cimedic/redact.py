@@ -139,13 +139,18 @@ _ASSIGN = r"""\\?["']?[^\S\n]*(?::=|=>|=(?!=)|:(?=[^\S\n]|\\?["']))[^\S\n]*"""
 _VALUE = r"""(?:\\?"(?P<dq>[^"\n]*?)\\?"|'(?P<sq>[^'\n]*)'|(?P<bare>[^\s"'`,;&]+))"""
 # A key ending in one of these names a secret whatever the value looks like. `pass` and `pat` must start a
 # word so that `bypass` and `path` do not count. Lookbehinds come after the literal, as in _edge().
-_PASSWORD_KEY = (
-    r"(?:passw(?:or)?d|passphrase|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|auth[_-]?key"
-    r"|signature|authorization|credentials?|pass(?<![a-z0-9]pass)|pat(?<![a-z0-9]pat))"
-    r"(?:[_.-]?(?:key|base|value))?(?![a-z0-9_.-])"
+_KEY_WORDS = (
+    r"passw(?:or)?d|passphrase|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|auth[_-]?key"
+    r"|signature|authorization|credentials?|pat(?<![a-z0-9]pat)"
 )
-_PASSWORD = re.compile(rf"{_PASSWORD_KEY}{_ASSIGN}{_VALUE}")
-_PASSWORD_FLAG = re.compile(rf"--(?<![\w-]--)[a-z0-9_-]*?{_PASSWORD_KEY}(?:=|[^\S\n]+)(?!-){_VALUE}")
+_KEY_TAIL = r"(?:[_.-]?(?:key|base|value))?(?![a-z0-9_.-])"
+_PASSWORD_KEY = rf"(?:{_KEY_WORDS}){_KEY_TAIL}"
+# A bare `pass` key counts only when assigned with `=`: `PASS: test_name` is a test runner's result line.
+_PASS_KEY = rf"pass(?<![a-z0-9]pass){_KEY_TAIL}[^\S\n]*=(?!=)[^\S\n]*"
+_PASSWORD = re.compile(rf"(?:{_PASSWORD_KEY}{_ASSIGN}|{_PASS_KEY}){_VALUE}")
+_PASSWORD_FLAG = re.compile(
+    rf"--(?<![\w-]--)[a-z0-9_-]*?(?:{_KEY_WORDS}|pass(?<![a-z0-9]pass)){_KEY_TAIL}(?:=|[^\S\n]+)(?!-){_VALUE}"
+)
 _HEADER = r"""authorization\\?["']?[^\S\n]*[:=][^\S\n]*\\?["']?"""
 _BEARER = re.compile(rf"(?:bearer(?<!\wbearer)|{_HEADER}token)[^\S\n]+(?P<v>[a-z0-9._~+/-]{{8,}}=*)")
 _BASIC_HEADER = re.compile(rf"{_HEADER}basic[^\S\n]+(?P<v>[a-z0-9+/]{{6,}}={{0,2}})")
@@ -274,7 +279,7 @@ class Redactor:
         return self.redact_with_kinds(text)[0]
 
     def redact_with_kinds(self, text: str) -> tuple[str, list[str]]:
-        """The redacted text and the kinds of the masks applied, in order of first appearance."""
+        """The redacted text and the kinds of the masks applied, in the order they were first applied."""
         out, kinds = self._pass(text)
         if out == text:
             return out, kinds

@@ -373,3 +373,10 @@ def test_a_hostile_one_megabyte_line_completes_quickly(unit: str) -> None:
     # Linear scanning takes well under a second; catastrophic backtracking would take minutes.
     assert time.process_time() - started < 5
     assert "\n" not in out
+
+
+def test_test_runner_result_lines_are_not_passwords() -> None:
+    # `PASS: <test>` is how Go, TAP-style and many runners report a passing test; it is evidence RCA needs.
+    for line in ["--- PASS: TestDuplicatedLinks/sslb (0.00s)", "PASS: tests/test_a.py::test_x", "ok  PASS: x"]:
+        assert redact(line) == line
+    assert redact("export PASS=s3cr3tValue9") == "export PASS=[REDACTED:password]"

@@ -49,10 +49,10 @@ RULES: tuple[Rule, ...] = (
     _r(
         "compile-words",
         r"\b(?:cannot find symbol|undefined reference to|undeclared identifier|was not declared"
-        r"|incompatible types|no matching function|expected ';'|Compilation failed|compilation error"
-        r"|Could not compile|linker command failed|ld returned \d+ exit status|TypeError: |SyntaxError|ParseError"
+        r"|incompatible types|no matching function|expected ';'|compilation error"
+        r"|linker command failed|ld returned \d+ exit status|TypeError: |SyntaxError|ParseError"
         r"|IndentationError|type mismatch|not a member of|No instance for|Couldn't match|Variable not in scope"
-        r"|error: could not compile)",
+        r"|^! (?:Undefined control sequence|LaTeX Error|Missing|Emergency stop))",
         9,
         S,
         C.COMPILE,
@@ -62,7 +62,8 @@ RULES: tuple[Rule, ...] = (
     # --- tests -----------------------------------------------------------------------------------
     _r(
         "test-fail-marker",
-        r"^\s*(?:---\s+)?FAIL(?:ED|URE)?\b[:\s!]|^\s*FAIL\s*$|\bFAILED\s+\S+::",
+        r"^\s*(?:---\s+)?FAIL(?:ED)?\b[:\s]|^\s*FAIL\s*$|\bFAILED\s+\S+::|\*\*\* FAILED \*\*\*|\S\s{2,}FAIL(?:ED)?\s*$"
+        r"|^_+ ERROR (?:collecting|at setup of|at teardown of) |Dubious, test returned [1-9]|^Failed \d+/\d+ subtests",
         9,
         S,
         C.TEST,
@@ -93,7 +94,7 @@ RULES: tuple[Rule, ...] = (
         "summary",
         r"\b(?:Tests? run:.*(?:Failures|Errors): [1-9]|[1-9]\d* (?:failed|failing|failures?|errors?|offenses?)\b"
         r"|Tests? failed|FAILED \((?:failures|errors)=|^FAILURES!$|Test Suites: .*failed|One or more tests failed"
-        r"|Found \d+ errors?|Compilation failed|did not pass validation|\*\*\* \d+ TESTS? FAILED)",
+        r"|Found \d+ errors?|Compilation failed|Could not compile|error: could not compile|did not pass validation|\*\*\* \d+ TESTS? FAILED)",
         1.5,
         G,
         C.TEST,
@@ -101,7 +102,8 @@ RULES: tuple[Rule, ...] = (
     ),
     _r(
         "traceback",
-        r"Traceback \(most recent call last\)|^\s*panic: |Exception in thread|Unhandled exception"
+        r"Traceback \(most recent call last\)|^\s*panic: |panicked at |Exception in thread|Unhandled exception"
+        r"|^PHP (?:Fatal|Parse) error: "
         r"|^\s*\*\* \(\w+(?:\.\w+)*(?:Error|Exception)\)|^\w+(?:\.\w+)*(?:Error|Exception): \S",
         8,
         S,
@@ -118,7 +120,7 @@ RULES: tuple[Rule, ...] = (
         r"|Gem::\w+Error|Bundler::\w+Error|Could not find .* in any of the sources|checksum mismatch|hash mismatch"
         r"|dependency (?:resolution|conflict)|conflicting dependencies|No package .* available|Unable to locate package"
         r"|ModuleNotFoundError|ImportError|No module named|cannot load such file|Cannot find module|LoadError"
-        r"|Failed to resolve|couldn't find package|package .* (?:not found|does not exist)|Failed building wheel",
+        r"|Failed to resolve (?:dependenc|artifact|package|module|import|version)|couldn't find package|package .* (?:not found|does not exist)|Failed building wheel",
         9,
         S,
         C.DEPENDENCY,
@@ -131,9 +133,9 @@ RULES: tuple[Rule, ...] = (
         r"\b\d+ offenses? detected|\boffenses?\b.*\bdetected\b|would reformat|Diff in |not properly formatted"
         r"|needs? formatting|\d+ problems? \(\d+ errors?|Lint(?:ing)? (?:errors?|failed)|style (?:violation|check)"
         r"|Checkstyle|\bSC\d{4}\b|^\S+:\d+:\d+: [CWEFR]: \S|^\S+:\d+:\d+: [EWFC]\d{3}\b|\(Severity: \d\)"
-        r"|\bperlcritic\b|coverage .{0,40}"
-        r"(?:below|less than|threshold|fail|not met)|missing .{0,30}(?:license|copyright) header|include guard"
-        r"|misspell|is not in alphabetical order|not in (?:alphabetical )?order|prettier|gofmt|clang-format",
+        r"|coverage .{0,40}(?:below|less than|threshold|not met)|missing .{0,30}(?:license|copyright) header"
+        r"|include guard|is not in alphabetical order|not in (?:alphabetical )?order|file is not \w+ed\b"
+        r"|\((?:gofmt|goimports|golint|vet|misspell|errcheck|ineffassign|unconvert|staticcheck|lll|deadcode)\)\s*$",
         8,
         S,
         C.LINT,
@@ -169,7 +171,7 @@ RULES: tuple[Rule, ...] = (
         "timeout",
         r"No output has been received in the last|exceeded the maximum (?:execution )?time"
         r"|has timed out|timed out after|Timeout of \d+\s*m?s exceeded|timeout of \d+ms exceeded|job .* timed out"
-        r"|execution expired|deadline exceeded",
+        r"|execution expired|deadline exceeded|Tests? timed out|timetrap_timeout",
         9,
         S,
         C.TIMEOUT,
@@ -242,7 +244,7 @@ TRAILERS: tuple[re.Pattern[str], ...] = tuple(
         r"InvocationError|ERROR: .* commands failed|returned non-zero exit status|Command exited with non-zero",
         r"Error: Process completed|^##\[error\](?:Bash|PowerShell|Script) exited|^Error: Command failed",
         r"^\s*(?:Tests|Examples?) (?:failed|run)|^\s*\d+ (?:examples?|tests?), \d+ failures?|^rake aborted!",
-        r"^FAIL\s*$|^FAIL\t\S+\t|failed \d+ times|^(?:ok|FAIL)\s+\S+\s+[\d.]+s$|recipe for target .* failed",
+        r"^FAIL\s*$|^FAIL\t\S+\t|failed \d+ times|failed\. Retrying, \d+ of \d+|Command failed with status|^(?:ok|FAIL)\s+\S+\s+[\d.]+s$|recipe for target .* failed",
         r"^\s*ERROR: Build failed|^\[Pipeline\] }|See (?:also )?[\"`'].*\.log|for more details|--trace|--stacktrace",
     )
 )
@@ -285,6 +287,7 @@ _FRAME_OR_STATUS = re.compile(
     r"^\s*(?:at [\w$.<>]+ ?\(|at \S+:\d+:\d+|File \".*\", line \d+|from \S+:\d+:in |\S+:\d+:in [`']|-- |#\d+ +0x)"
 )
 FRAME_CAP = 1.0
+_LEVEL_TAG = re.compile(r"^\[(error|info|warn|warning|debug|success)\]\s?", re.IGNORECASE)
 
 
 def is_chatter(text: str) -> bool:
@@ -303,13 +306,23 @@ def score_line(text: str) -> LineScore:
         return _NONE
     if _SUCCESS.search(stripped):
         return _NONE
+    # sbt/Gradle-style level tags say nothing about the cause; match what follows them.
+    level = _LEVEL_TAG.match(stripped)
+    if level:
+        rest = stripped[level.end() :].strip()
+        if not rest:
+            return _NONE
+        if level.group(1).lower().startswith("warn"):
+            inner = score_line(rest)
+            return LineScore(min(inner.score, WARNING_CAP), inner.rule, inner.trailer)
+        stripped = rest
     probe = _BENIGN.sub(" ", stripped) if _BENIGN.search(stripped) else stripped
     for rule in RULES:  # ordered most specific first
         if rule.pattern.search(probe):
             # Trailers are only checked for lines that matched: most lines match nothing.
             if is_trailer(stripped):
                 return LineScore(min(rule.weight, 2.0), rule, True)
-            if _WARNING_LINE.search(stripped):
+            if _WARNING_LINE.search(stripped) and rule.category is not Category.LINT:
                 return LineScore(min(rule.weight, WARNING_CAP), rule, False)
             if _FRAME_OR_STATUS.search(stripped):
                 return LineScore(min(rule.weight, FRAME_CAP), rule, False)
