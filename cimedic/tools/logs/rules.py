@@ -94,7 +94,8 @@ RULES: tuple[Rule, ...] = (
         "summary",
         r"\b(?:Tests? run:.*(?:Failures|Errors): [1-9]|[1-9]\d* (?:failed|failing|failures?|errors?|offenses?)\b"
         r"|Tests? failed|FAILED \((?:failures|errors)=|^FAILURES!$|Test Suites: .*failed|One or more tests failed"
-        r"|Found \d+ errors?|Compilation failed|Could not compile|error: could not compile|did not pass validation|\*\*\* \d+ TESTS? FAILED)",
+        r"|Found \d+ errors?|Compilation failed|Could not compile|error: could not compile"
+        r"|did not pass validation|\*\*\* \d+ TESTS? FAILED)",
         1.5,
         G,
         C.TEST,
@@ -120,7 +121,8 @@ RULES: tuple[Rule, ...] = (
         r"|Gem::\w+Error|Bundler::\w+Error|Could not find .* in any of the sources|checksum mismatch|hash mismatch"
         r"|dependency (?:resolution|conflict)|conflicting dependencies|No package .* available|Unable to locate package"
         r"|ModuleNotFoundError|ImportError|No module named|cannot load such file|Cannot find module|LoadError"
-        r"|Failed to resolve (?:dependenc|artifact|package|module|import|version)|couldn't find package|package .* (?:not found|does not exist)|Failed building wheel",
+        r"|Failed to resolve (?:dependenc|artifact|package|module|import|version)|couldn't find package"
+        r"|package .* (?:not found|does not exist)|Failed building wheel",
         9,
         S,
         C.DEPENDENCY,
@@ -244,7 +246,8 @@ TRAILERS: tuple[re.Pattern[str], ...] = tuple(
         r"InvocationError|ERROR: .* commands failed|returned non-zero exit status|Command exited with non-zero",
         r"Error: Process completed|^##\[error\](?:Bash|PowerShell|Script) exited|^Error: Command failed",
         r"^\s*(?:Tests|Examples?) (?:failed|run)|^\s*\d+ (?:examples?|tests?), \d+ failures?|^rake aborted!",
-        r"^FAIL\s*$|^FAIL\t\S+\t|failed \d+ times|failed\. Retrying, \d+ of \d+|Command failed with status|^(?:ok|FAIL)\s+\S+\s+[\d.]+s$|recipe for target .* failed",
+        r"^FAIL\s*$|^FAIL\t\S+\t|failed \d+ times|failed\. Retrying, \d+ of \d+|Command failed with status",
+        r"^(?:ok|FAIL)\s+\S+\s+[\d.]+s$|recipe for target .* failed",
         r"^\s*ERROR: Build failed|^\[Pipeline\] }|See (?:also )?[\"`'].*\.log|for more details|--trace|--stacktrace",
     )
 )
