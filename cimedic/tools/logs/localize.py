@@ -36,12 +36,16 @@ _STEP_FAILED = re.compile(
     r"|^Finished: (?:FAILURE|ABORTED)|Your build has been stopped",
     re.IGNORECASE,
 )
+_NAMED_COMMAND = re.compile(r'The command "(.*?)(?:" (?:failed and )?exited with \d+|$)')
+COMMAND_LOOKBACK = 30  # lines a multi-line `The command "…"` trailer may span
 SEGMENT_READ_MAX = 4000  # lines of the failing step read in full; earlier ones come from scan hits
 NEAR_BEST = 0.8  # a line within this fraction of the best score counts as "as specific"
 CLUSTER_GAP = 6
 DECAY = 0.5
 RECENCY = 0.6
 SIBLING_REACH = 30
+WEAK = 1.5  # a best line this weak (a warning, a stack frame) does not explain a failure
+RECENCY_SPAN = 0  # lines over which the recency weight fades; 0: the whole step
 
 
 @dataclass
@@ -78,18 +82,44 @@ class LogAnalysis:
         return votes
 
 
-def _segment(scan_result: Scan) -> tuple[int, int, bool, str | None]:
+def _segment(
+    scan_result: Scan, opener: Callable[[], BinaryIO], line_max_chars: int
+) -> tuple[int, int, bool, str | None]:
     """(first, last, step_failed, command) of the failing step's output."""
     known = {ln.no: ln for ln in scan_result.hits}
     known.update({ln.no: ln for ln in scan_result.tail})
     ordered = sorted(known.values(), key=lambda ln: ln.no)
     fail_at = next((ln.no for ln in ordered if _STEP_FAILED.search(ln.text)), None)
     end = fail_at if fail_at is not None else scan_result.total_lines
+    named = None
+    if fail_at is not None:
+        # `The command "X" exited with 1.` names the step: its `$ X` echo is where the step began,
+        # even when X spans several lines or its output echoes other `$ ` lines.
+        end, named = _named_command(opener, fail_at, line_max_chars)
     starts = [ln for ln in ordered if ln.no < end and _STEP_START.search(ln.text)]
+    if named:
+        echo = "$ " + named[:60]
+        matching = [ln for ln in starts if ln.text.startswith(echo)]
+        if matching:
+            return matching[-1].no, max(end, 1), True, matching[-1].text
     if not starts:
         return 1, max(end, 1), fail_at is not None, None
-    command = starts[-1].text
-    return starts[-1].no, max(end, 1), fail_at is not None, command
+    return starts[-1].no, max(end, 1), fail_at is not None, starts[-1].text
+
+
+def _named_command(opener: Callable[[], BinaryIO], fail_at: int, line_max_chars: int) -> tuple[int, str | None]:
+    """(line of the ``The command "…"`` trailer, the command) when the failure trailer names it."""
+    window = read_range(opener, max(1, fail_at - COMMAND_LOOKBACK), fail_at, line_max_chars=line_max_chars)
+    if not window or "exited with" not in window[-1].text:
+        return fail_at, None
+    for line in reversed(window):
+        m = _NAMED_COMMAND.search(line.text)
+        if m:
+            # Only the trailer itself, or the opening line of the same multi-line trailer.
+            if line.no == fail_at or "exited with" not in line.text:
+                return line.no, m.group(1).strip() or None
+            break
+    return fail_at, None
 
 
 def analyze_log(
@@ -104,7 +134,7 @@ def analyze_log(
 ) -> LogAnalysis:
     with opener() as stream:
         result = scan(stream, line_max_chars=line_max_chars, candidates_max=candidates_max)
-    first, last, failed, command = _segment(result)
+    first, last, failed, command = _segment(result, opener, line_max_chars)
     read_from = max(first, last - SEGMENT_READ_MAX)
     body = read_range(opener, read_from, last, line_max_chars=line_max_chars)
     earlier = [h for h in result.hits if first <= h.no < read_from]
@@ -120,10 +150,11 @@ def analyze_log(
     )
     scored = _score(seg_lines, first, last, baseline)
     analysis.evidence = _pick_evidence(scored, first, last, evidence_max)
-    if not analysis.evidence:
+    if analysis.top_score <= WEAK:
+        # Only warnings or chatter: a warning rarely fails a step, what the step printed last does.
         fallback = _last_output(body, last)
-        if fallback is not None:
-            analysis.evidence = [fallback]
+        if fallback is not None and (not analysis.evidence or fallback.line.no > analysis.evidence[0].line.no):
+            analysis.evidence = [fallback, *analysis.evidence[: evidence_max - 1]]
     if analysis.evidence:
         analysis.excerpt = _excerpt(
             analysis.evidence[0].line.no, body, opener, first, last, excerpt_lines, line_max_chars
@@ -167,7 +198,7 @@ def _cluster_value(group: list[Scored], first: int, last: int) -> float:
     ranked = sorted((s.score for s in group), reverse=True)
     value = sum(v * DECAY**i for i, v in enumerate(ranked[:6]))
     # Steps fail right after printing why, so output near the end of the step counts more.
-    span = max(1, last - first)
+    span = RECENCY_SPAN or max(1, last - first)
     distance = (last - group[-1].line.no) / span
     return value * (1.0 - RECENCY * min(1.0, distance))
 
@@ -184,7 +215,10 @@ def _pick_evidence(scored: list[Scored], first: int, last: int, limit: int) -> l
     for group in groups:
         if group is best:
             break
-        if best[0].line.no - group[-1].line.no > SIBLING_REACH:
+        # Test runners print every failure the same way and the first one is where people start;
+        # other siblings must be close, since earlier look-alikes are often retried or tolerated.
+        reach = None if peak_item.rule is not None and peak_item.rule.category is Category.TEST else SIBLING_REACH
+        if reach is not None and best[0].line.no - group[-1].line.no > reach:
             continue
         if any(s.rule is peak_item.rule and s.score >= peak_item.score * NEAR_BEST for s in group):
             best = group

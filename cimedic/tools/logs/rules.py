@@ -136,7 +136,7 @@ RULES: tuple[Rule, ...] = (
         r"|needs? formatting|\d+ problems? \(\d+ errors?|Lint(?:ing)? (?:errors?|failed)|style (?:violation|check)"
         r"|Checkstyle|\bSC\d{4}\b|^\S+:\d+:\d+: [CWEFR]: \S|^\S+:\d+:\d+: [EWFC]\d{3}\b|\(Severity: \d\)"
         r"|coverage .{0,40}(?:below|less than|threshold|not met)|missing .{0,30}(?:license|copyright) header"
-        r"|include guard|is not in alphabetical order|not in (?:alphabetical )?order|file is not \w+ed\b"
+        r"|include guard|(?:size|budget) limit (?:has )?exceeded|is not in alphabetical order|not in (?:alphabetical )?order|file is not \w+ed\b"
         r"|\((?:gofmt|goimports|golint|vet|misspell|errcheck|ineffassign|unconvert|staticcheck|lll|deadcode)\)\s*$",
         8,
         S,
@@ -198,7 +198,7 @@ RULES: tuple[Rule, ...] = (
         r"command not found|: not found\s*$|No such file or directory|Permission denied|is not set\b"
         r"|Unknown (?:option|argument|command)|unrecognized (?:option|arguments?)|invalid (?:option|configuration)"
         r"|flag provided but not defined|not recognized as an internal|Could not find file|does not exist"
-        r"|no such option|\bNo \w+ found\b|missing required|undefined variable|unbound variable|cannot open"
+        r"|no such option|\bNo \w*file found\b|missing required|undefined variable|unbound variable|cannot open"
         r"|Invalid workflow"
         r"|is not a valid|Unsupported|not supported|requires .{0,40} version",
         7,
@@ -254,7 +254,7 @@ TRAILERS: tuple[re.Pattern[str], ...] = tuple(
 
 # Phrases that mention failure words while saying everything is fine; removed before matching.
 _BENIGN = re.compile(
-    r"\b0 (?:errors?|failures?|failed|problems?|offenses?|warnings?)\b|\b(?:errors?|failures?|failed|skipped)"
+    r"\b(?:0|no) (?:errors?|failures?|failed|problems?|offenses?|warnings?)\b|\b(?:errors?|failures?|failed|skipped)"
     r"[:=]\s*0\b|-W(?:no-)?error\S*|error_reporting|on[-_]error|ignore[-_]errors?|\berror[-_.]\w+\.\w+|"
     r"\w+[-_]error\b|\b(?:errors?|failures?)\.(?:c|h|cc|o|py|rb|js|ts|go|rs|java|ex|exs|md|txt)\b|allow_failures"
     r"|--fail-fast|fail_fast|failfast|set -e|errexit|pipefail|--no-fail|continue-on-error|\bstderr\b",
