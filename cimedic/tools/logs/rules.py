@@ -136,7 +136,8 @@ RULES: tuple[Rule, ...] = (
         r"|needs? formatting|\d+ problems? \(\d+ errors?|Lint(?:ing)? (?:errors?|failed)|style (?:violation|check)"
         r"|Checkstyle|\bSC\d{4}\b|^\S+:\d+:\d+: [CWEFR]: \S|^\S+:\d+:\d+: [EWFC]\d{3}\b|\(Severity: \d\)"
         r"|coverage .{0,40}(?:below|less than|threshold|not met)|missing .{0,30}(?:license|copyright) header"
-        r"|include guard|(?:size|budget) limit (?:has )?exceeded|is not in alphabetical order|not in (?:alphabetical )?order|file is not \w+ed\b"
+        r"|include guard|(?:size|budget) limit (?:has )?exceeded|is not in alphabetical order"
+        r"|not in (?:alphabetical )?order|file is not \w+ed\b"
         r"|\((?:gofmt|goimports|golint|vet|misspell|errcheck|ineffassign|unconvert|staticcheck|lll|deadcode)\)\s*$",
         8,
         S,
