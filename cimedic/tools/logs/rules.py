@@ -50,7 +50,7 @@ RULES: tuple[Rule, ...] = (
         "compile-words",
         r"\b(?:cannot find symbol|undefined reference to|undeclared identifier|was not declared"
         r"|incompatible types|no matching function|expected ';'|compilation error"
-        r"|linker command failed|ld returned \d+ exit status|TypeError: |SyntaxError|ParseError"
+        r"|linker command failed|ld returned \d+ exit status|SyntaxError|ParseError"
         r"|IndentationError|type mismatch|not a member of|No instance for|Couldn't match|Variable not in scope"
         r"|^! (?:Undefined control sequence|LaTeX Error|Missing|Emergency stop))",
         9,
@@ -58,6 +58,23 @@ RULES: tuple[Rule, ...] = (
         C.COMPILE,
         "build/compile error",
         icase=False,
+    ),
+    # --- lint (before tests: an eslint "✖ 2 problems" line is a checker's, not a test's) ------------
+    _r(
+        "lint",
+        r"\b\d+ offenses? detected|\boffenses?\b.*\bdetected\b|would reformat|Diff in |not properly formatted"
+        r"|needs? formatting|\d+ problems? \(\d+ errors?|Lint(?:ing)? (?:errors?|failed)|style (?:violation|check)"
+        r"|Checkstyle|\bSC\d{4}\b|^\S+:\d+:\d+: [CWEFR]: \S|^\S+:\d+:\d+: [EWFC]\d{3}\b|\(Severity: \d\)"
+        r"|coverage .{0,40}(?:below|less than|threshold|not met)|missing .{0,30}(?:license|copyright) header"
+        r"|include guard|(?:size|budget) limit (?:has )?exceeded|is not in alphabetical order"
+        r"|not in (?:alphabetical )?order|file is not \w+ed\b|line (?:is )?(?:too long|longer than \d+)"
+        r"|--check-formatted|formatting check failed"
+        r"|\((?:gofmt|goimports|golint|vet|misspell|errcheck|ineffassign|unconvert|staticcheck|lll|deadcode)\)\s*$",
+        8,
+        S,
+        C.LINT,
+        "checker reported a violation",
+        icase=True,
     ),
     # --- tests -----------------------------------------------------------------------------------
     _r(
@@ -104,12 +121,21 @@ RULES: tuple[Rule, ...] = (
     _r(
         "traceback",
         r"Traceback \(most recent call last\)|^\s*panic: |panicked at |Exception in thread|Unhandled exception"
-        r"|^PHP (?:Fatal|Parse) error: "
-        r"|^\s*\*\* \(\w+(?:\.\w+)*(?:Error|Exception)\)|^\w+(?:\.\w+)*(?:Error|Exception): \S",
+        r"|^PHP (?:Fatal|Parse) error: |^\s*\*\* \(\w+(?:\.\w+)*(?:Error|Exception)\)",
         8,
         S,
         None,
         "exception raised",
+    ),
+    _r(
+        "test-timeout",
+        r"timeout of \d+ ?ms exceeded|timetrap_timeout|Tests? timed out|test timed out"
+        r"|TimeoutException: \d",
+        8,
+        S,
+        C.TEST,
+        "a test ran past its own time limit",
+        icase=True,
     ),
     # --- dependency ------------------------------------------------------------------------------
     _r(
@@ -127,22 +153,6 @@ RULES: tuple[Rule, ...] = (
         S,
         C.DEPENDENCY,
         "dependency could not be resolved/installed",
-        icase=True,
-    ),
-    # --- lint ------------------------------------------------------------------------------------
-    _r(
-        "lint",
-        r"\b\d+ offenses? detected|\boffenses?\b.*\bdetected\b|would reformat|Diff in |not properly formatted"
-        r"|needs? formatting|\d+ problems? \(\d+ errors?|Lint(?:ing)? (?:errors?|failed)|style (?:violation|check)"
-        r"|Checkstyle|\bSC\d{4}\b|^\S+:\d+:\d+: [CWEFR]: \S|^\S+:\d+:\d+: [EWFC]\d{3}\b|\(Severity: \d\)"
-        r"|coverage .{0,40}(?:below|less than|threshold|not met)|missing .{0,30}(?:license|copyright) header"
-        r"|include guard|(?:size|budget) limit (?:has )?exceeded|is not in alphabetical order"
-        r"|not in (?:alphabetical )?order|file is not \w+ed\b"
-        r"|\((?:gofmt|goimports|golint|vet|misspell|errcheck|ineffassign|unconvert|staticcheck|lll|deadcode)\)\s*$",
-        8,
-        S,
-        C.LINT,
-        "checker reported a violation",
         icase=True,
     ),
     # --- infra -----------------------------------------------------------------------------------
@@ -173,8 +183,8 @@ RULES: tuple[Rule, ...] = (
     _r(
         "timeout",
         r"No output has been received in the last|exceeded the maximum (?:execution )?time"
-        r"|has timed out|timed out after|Timeout of \d+\s*m?s exceeded|timeout of \d+ms exceeded|job .* timed out"
-        r"|execution expired|deadline exceeded|Tests? timed out|timetrap_timeout",
+        r"|has timed out|timed out after|job .* timed out"
+        r"|execution expired|deadline exceeded",
         9,
         S,
         C.TIMEOUT,
@@ -208,6 +218,8 @@ RULES: tuple[Rule, ...] = (
         "build script or configuration problem",
         icase=True,
     ),
+    # --- exception lines: after the specific kinds, so `ModuleNotFoundError: x` counts as a dependency
+    _r("exception-line", r"^\w+(?:\.\w+)*(?:Error|Exception): \S", 8, S, None, "exception raised"),
     # --- generic ---------------------------------------------------------------------------------
     _r("located-message", r"^\S+?\.\w{1,8}:\d+(?::\d+)?:\s*\S", 5, G, None, "diagnostic at a file location"),
     _r(
