@@ -19,11 +19,11 @@ _COMMAND_PRIORS: tuple[tuple[re.Pattern[str], Category, float], ...] = (
             r"|golint|go vet|staticcheck|golangci|clippy|rustfmt|cargo fmt|clang-format|cpplint|checkstyle"
             r"|scalastyle|scalafmt|hlint|perlcritic|shellcheck|markdownlint|awesome_bot|prettier|lint"
             r"|credo|jshint|jscs|coffeelint|standard|spotless|ktlint|swiftlint|phpcs|php-cs-fixer|codespell"
-            r"|vint|luacheck|lintr|format)\b",
+            r"|vint|luacheck|lintr|format)\b|lint[_-]|check[_-]?(?:integrity|format|style|links?)",
             re.I,
         ),
         Category.LINT,
-        6.0,
+        12.0,
     ),
     (
         re.compile(
