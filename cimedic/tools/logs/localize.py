@@ -37,6 +37,9 @@ _STEP_FAILED = re.compile(
     re.IGNORECASE,
 )
 _NAMED_COMMAND = re.compile(r'The command "(.*?)(?:" (?:failed and )?exited with \d+|$)')
+_JOB_VERDICT = re.compile(r"Your build exited with|^Done\. Your build", re.IGNORECASE)
+MAX_FAILED_STEPS = 3
+LATER_STEP = 0.9  # each later failed step's report must beat the earlier by this factor
 COMMAND_LOOKBACK = 30  # lines a multi-line `The command "…"` trailer may span
 SEGMENT_READ_MAX = 4000  # lines of the failing step read in full; earlier ones come from scan hits
 NEAR_BEST = 0.8  # a line within this fraction of the best score counts as "as specific"
@@ -82,29 +85,41 @@ class LogAnalysis:
         return votes
 
 
-def _segment(
+def _segments(
     scan_result: Scan, opener: Callable[[], BinaryIO], line_max_chars: int
-) -> tuple[int, int, bool, str | None]:
-    """(first, last, step_failed, command) of the failing step's output."""
+) -> list[tuple[int, int, bool, str | None]]:
+    """(first, last, step_failed, command) of each failing step's output, in log order.
+
+    Runners such as Travis go on after a failed script command, so a log can hold several failed
+    steps; the first MAX_FAILED_STEPS are candidates. With none, the segment runs to the end.
+    """
     known = {ln.no: ln for ln in scan_result.hits}
     known.update({ln.no: ln for ln in scan_result.tail})
     ordered = sorted(known.values(), key=lambda ln: ln.no)
-    fail_at = next((ln.no for ln in ordered if _STEP_FAILED.search(ln.text)), None)
-    end = fail_at if fail_at is not None else scan_result.total_lines
-    named = None
-    if fail_at is not None:
+    failures = [ln.no for ln in ordered if _STEP_FAILED.search(ln.text) and not _JOB_VERDICT.search(ln.text)]
+    if not failures:
+        failures = [ln.no for ln in ordered if _STEP_FAILED.search(ln.text)][:1]
+    if not failures:
+        return [_bounds(ordered, scan_result.total_lines, None, False)]
+    out = []
+    for fail_at in failures[:MAX_FAILED_STEPS]:
         # `The command "X" exited with 1.` names the step: its `$ X` echo is where the step began,
         # even when X spans several lines or its output echoes other `$ ` lines.
         end, named = _named_command(opener, fail_at, line_max_chars)
+        out.append(_bounds(ordered, end, named, True))
+    return out
+
+
+def _bounds(ordered: list[Line], end: int, named: str | None, failed: bool) -> tuple[int, int, bool, str | None]:
     starts = [ln for ln in ordered if ln.no < end and _STEP_START.search(ln.text)]
     if named:
         echo = "$ " + named[:60]
         matching = [ln for ln in starts if ln.text.startswith(echo)]
         if matching:
-            return matching[-1].no, max(end, 1), True, matching[-1].text
+            return matching[-1].no, max(end, 1), failed, matching[-1].text
     if not starts:
-        return 1, max(end, 1), fail_at is not None, None
-    return starts[-1].no, max(end, 1), fail_at is not None, starts[-1].text
+        return 1, max(end, 1), failed, None
+    return starts[-1].no, max(end, 1), failed, starts[-1].text
 
 
 def _named_command(opener: Callable[[], BinaryIO], fail_at: int, line_max_chars: int) -> tuple[int, str | None]:
@@ -134,22 +149,42 @@ def analyze_log(
 ) -> LogAnalysis:
     with opener() as stream:
         result = scan(stream, line_max_chars=line_max_chars, candidates_max=candidates_max)
-    first, last, failed, command = _segment(result, opener, line_max_chars)
+    best: tuple[float, LogAnalysis] | None = None
+    for rank, (first, last, failed, command) in enumerate(_segments(result, opener, line_max_chars)):
+        analysis = LogAnalysis(
+            path,
+            result.total_lines,
+            (first, last),
+            failed,
+            command=command,
+            long_lines=result.long_lines,
+            dropped_hits=result.dropped_hits,
+        )
+        value = _analyze_segment(analysis, result, opener, baseline, excerpt_lines, evidence_max, line_max_chars)
+        # A later failed step must explain the failure clearly better than the first one did.
+        value *= LATER_STEP**rank
+        if best is None or value > best[0]:
+            best = (value, analysis)
+    assert best is not None
+    return best[1]
+
+
+def _analyze_segment(
+    analysis: LogAnalysis,
+    result: Scan,
+    opener: Callable[[], BinaryIO],
+    baseline: TemplateIndex | None,
+    excerpt_lines: int,
+    evidence_max: int,
+    line_max_chars: int,
+) -> float:
+    """Fill ``analysis`` for its segment; returns how well the segment's best report explains it."""
+    first, last = analysis.segment
     read_from = max(first, last - SEGMENT_READ_MAX)
     body = read_range(opener, read_from, last, line_max_chars=line_max_chars)
     earlier = [h for h in result.hits if first <= h.no < read_from]
-    seg_lines = earlier + body
-    analysis = LogAnalysis(
-        path,
-        result.total_lines,
-        (first, last),
-        failed,
-        command=command,
-        long_lines=result.long_lines,
-        dropped_hits=result.dropped_hits,
-    )
-    scored = _score(seg_lines, first, last, baseline)
-    analysis.evidence = _pick_evidence(scored, first, last, evidence_max)
+    scored = _score(earlier + body, first, last, baseline)
+    analysis.evidence, value = _pick_evidence(scored, first, last, evidence_max)
     if analysis.top_score <= WEAK:
         # Only warnings or chatter: a warning rarely fails a step, what the step printed last does.
         fallback = _last_output(body, last)
@@ -159,7 +194,7 @@ def analyze_log(
         analysis.excerpt = _excerpt(
             analysis.evidence[0].line.no, body, opener, first, last, excerpt_lines, line_max_chars
         )
-    return analysis
+    return value
 
 
 def _score(lines: list[Line], first: int, last: int, baseline: TemplateIndex | None) -> list[Scored]:
@@ -203,12 +238,13 @@ def _cluster_value(group: list[Scored], first: int, last: int) -> float:
     return value * (1.0 - RECENCY * min(1.0, distance))
 
 
-def _pick_evidence(scored: list[Scored], first: int, last: int, limit: int) -> list[Scored]:
+def _pick_evidence(scored: list[Scored], first: int, last: int, limit: int) -> tuple[list[Scored], float]:
     candidates = [s for s in scored if s.rule is not None]
     if not candidates:
-        return []
+        return [], 0.0
     groups = _clusters(candidates)
     best = max(groups, key=lambda g: _cluster_value(g, first, last))
+    value = _cluster_value(best, first, last)
     peak_item = max(best, key=lambda s: s.score)
     # Runners report each failure alike (one block per failed test, one per compile error); an
     # earlier sibling of the same kind close enough to share the excerpt is the first failure.
@@ -240,7 +276,7 @@ def _pick_evidence(scored: list[Scored], first: int, last: int, limit: int) -> l
             continue
         seen.add(s.template)
         picked.append(s)
-    return picked
+    return picked, value
 
 
 def _last_output(body: list[Line], last: int) -> Scored | None:
