@@ -238,6 +238,13 @@ def _cluster_value(group: list[Scored], first: int, last: int) -> float:
     return value * (1.0 - RECENCY * min(1.0, distance))
 
 
+def _alike(a: Scored, b: Scored) -> bool:
+    """Two report lines of the same kind: the same rule, or both about failed tests."""
+    if a.rule is b.rule:
+        return True
+    return a.rule is not None and b.rule is not None and a.rule.category is b.rule.category is Category.TEST
+
+
 def _pick_evidence(scored: list[Scored], first: int, last: int, limit: int) -> tuple[list[Scored], float]:
     candidates = [s for s in scored if s.rule is not None]
     if not candidates:
@@ -256,7 +263,7 @@ def _pick_evidence(scored: list[Scored], first: int, last: int, limit: int) -> t
         reach = None if peak_item.rule is not None and peak_item.rule.category is Category.TEST else SIBLING_REACH
         if reach is not None and best[0].line.no - group[-1].line.no > reach:
             continue
-        if any(s.rule is peak_item.rule and s.score >= peak_item.score * NEAR_BEST for s in group):
+        if any(_alike(s, peak_item) and s.score >= peak_item.score * NEAR_BEST for s in group):
             best = group
             break
     peak = max(s.score for s in best)
@@ -284,7 +291,7 @@ def _last_output(body: list[Line], last: int) -> Scored | None:
     lead we have (formatters and link checkers often just list the offending items)."""
     for line in reversed(body):
         text = line.text.strip()
-        if line.no == last or not text or _STEP_START.search(text) or is_chatter(text):
+        if line.no == last or not any(c.isalnum() for c in text) or _STEP_START.search(text) or is_chatter(text):
             continue
         if is_trailer(text):
             continue

@@ -277,7 +277,7 @@ _BENIGN = re.compile(
 _SUCCESS = re.compile(
     r"^\s*(?:ok\b|PASS(?:ED)?\b|\u2713|\u2714|All tests passed|\d+ passed|passed\b)|\bPASS(?:ED)?\s*$|\.\.\. ok\s*$"
     r"|^\s*--- (?:PASS|SKIP)\b|\bskipped:|\.\.\. skipped|# SKIP\b|^info Visit https?://|\bPASSED\s*\[\s*\d+%\]"
-    r"|^=== (?:RUN|PAUSE|CONT)\s|^SKIPPED\b|\bSKIPPED\s*(?:\[\s*\d+%\])?$"
+    r"|^\[\+\] |^=== (?:RUN|PAUSE|CONT)\s|^SKIPPED\b|\bSKIPPED\s*(?:\[\s*\d+%\])?$"
     r"|^travis_(?:fold|time)|^\$ |^\++ ?\S|^##\[(?:group|endgroup|section|command)\]|^\[Pipeline\] (?!})|^Running "
     r"|^Downloading |^Collecting |^Requirement already|^Installing |^Fetching |^Using |^Setting up |^Unpacking "
     r"|^Get:\d+ |^Hit:\d+ |^Selecting previously|^Preparing to unpack",
