@@ -38,6 +38,7 @@ _STEP_FAILED = re.compile(
 )
 _NAMED_COMMAND = re.compile(r'The command "(.*?)(?:" (?:failed and )?exited with \d+|$)')
 _JOB_VERDICT = re.compile(r"Your build exited with|^Done\. Your build", re.IGNORECASE)
+_GO_FAIL = re.compile(r"^\s*--- FAIL: (\S+)")
 MAX_FAILED_STEPS = 3
 LATER_STEP = 0.9  # each later failed step's report must beat the earlier by this factor
 COMMAND_LOOKBACK = 30  # lines a multi-line `The command "…"` trailer may span
@@ -213,7 +214,16 @@ def _score(lines: list[Line], first: int, last: int, baseline: TemplateIndex | N
         repeats = templates.counts.get(item.template, 1)
         if repeats > 20:
             item.score *= 0.7  # a line printed dozens of times is usually noise, not the cause
+    _demote_parent_tests(out)
     return out
+
+
+def _demote_parent_tests(items: list[Scored]) -> None:
+    """``--- FAIL: TestA`` only rolls up ``--- FAIL: TestA/case``: the subtest says what broke."""
+    names = {m.group(1): s for s in items if (m := _GO_FAIL.match(s.line.text))}
+    for name, item in names.items():
+        if any(other.startswith(name + "/") for other in names):
+            item.score *= 0.5
 
 
 def _clusters(scored: list[Scored]) -> list[list[Scored]]:
@@ -227,11 +237,13 @@ def _clusters(scored: list[Scored]) -> list[list[Scored]]:
     return groups
 
 
-def _cluster_value(group: list[Scored], first: int, last: int) -> float:
+def _cluster_value(group: list[Scored], first: int, last: int, *, recency: bool = True) -> float:
     # A report of several specific lines beats one stray line; decaying weights keep a long run of
     # weak lines from outvoting a short specific one.
     ranked = sorted((s.score for s in group), reverse=True)
     value = sum(v * DECAY**i for i, v in enumerate(ranked[:6]))
+    if not recency:
+        return value
     # Steps fail right after printing why, so output near the end of the step counts more.
     span = RECENCY_SPAN or max(1, last - first)
     distance = (last - group[-1].line.no) / span
@@ -251,7 +263,8 @@ def _pick_evidence(scored: list[Scored], first: int, last: int, limit: int) -> t
         return [], 0.0
     groups = _clusters(candidates)
     best = max(groups, key=lambda g: _cluster_value(g, first, last))
-    value = _cluster_value(best, first, last)
+    # Failed steps are compared on what their reports say, not on where in the step they stand.
+    value = _cluster_value(best, first, last, recency=False)
     peak_item = max(best, key=lambda s: s.score)
     # Runners report each failure alike (one block per failed test, one per compile error); an
     # earlier sibling of the same kind close enough to share the excerpt is the first failure.
