@@ -218,6 +218,15 @@ RULES: tuple[Rule, ...] = (
         "build script or configuration problem",
         icase=True,
     ),
+    _r(
+        "parse-error",
+        r"while (?:parsing|scanning) an? \w+|did not find expected|could not find expected|mapping values are not allowed"
+        r"|found character that cannot start|Unexpected (?:token|end of (?:JSON )?input)|JSON\.parse|invalid YAML",
+        8,
+        S,
+        None,
+        "input could not be parsed",
+    ),
     # --- exception lines: after the specific kinds, so `ModuleNotFoundError: x` counts as a dependency
     _r("exception-line", r"^\w+(?:\.\w+)*(?:Error|Exception): \S", 8, S, None, "exception raised"),
     # --- generic ---------------------------------------------------------------------------------
@@ -277,7 +286,7 @@ _BENIGN = re.compile(
 _SUCCESS = re.compile(
     r"^\s*(?:ok\b|PASS(?:ED)?\b|\u2713|\u2714|All tests passed|\d+ passed|passed\b)|\bPASS(?:ED)?\s*$|\.\.\. ok\s*$"
     r"|^\s*--- (?:PASS|SKIP)\b|\bskipped:|\.\.\. skipped|# SKIP\b|^info Visit https?://|\bPASSED\s*\[\s*\d+%\]"
-    r"|^\[\+\] |^=== (?:RUN|PAUSE|CONT)\s|^SKIPPED\b|\bSKIPPED\s*(?:\[\s*\d+%\])?$"
+    r"|^\[\+\] |\(PENDING: |# Temporarily skipped|^=== (?:RUN|PAUSE|CONT)\s|^SKIPPED\b|\bSKIPPED\s*(?:\[\s*\d+%\])?$"
     r"|^travis_(?:fold|time)|^\$ |^\++ ?\S|^##\[(?:group|endgroup|section|command)\]|^\[Pipeline\] (?!})|^Running "
     r"|^Downloading |^Collecting |^Requirement already|^Installing |^Fetching |^Using |^Setting up |^Unpacking "
     r"|^Get:\d+ |^Hit:\d+ |^Selecting previously|^Preparing to unpack",
