@@ -212,8 +212,10 @@ def _score(lines: list[Line], first: int, last: int, baseline: TemplateIndex | N
         out.append(item)
     for item in out:
         repeats = templates.counts.get(item.template, 1)
-        if repeats > 20:
-            item.score *= 0.7  # a line printed dozens of times is usually noise, not the cause
+        # A line printed dozens of times is usually noise, not the cause; a test report that lists
+        # dozens of failures is still the report.
+        if repeats > 20 and not (item.rule is not None and item.rule.category is Category.TEST):
+            item.score *= 0.7
     _demote_parent_tests(out)
     return out
 

@@ -76,6 +76,8 @@ RULES: tuple[Rule, ...] = (
         "checker reported a violation",
         icase=True,
     ),
+    # xcpretty marks build errors with a cross mark (and test failures with ✗, below).
+    _r("xcpretty-error", r"\u274c\s+\S", 9, S, C.COMPILE, "build error"),
     # --- tests -----------------------------------------------------------------------------------
     _r(
         "test-fail-marker",
@@ -220,8 +222,9 @@ RULES: tuple[Rule, ...] = (
     ),
     _r(
         "parse-error",
-        r"while (?:parsing|scanning) an? \w+|did not find expected|could not find expected|mapping values are not allowed"
-        r"|found character that cannot start|Unexpected (?:token|end of (?:JSON )?input)|JSON\.parse|invalid YAML",
+        r"while (?:parsing|scanning) an? \w+|did not find expected|could not find expected"
+        r"|mapping values are not allowed|found character that cannot start"
+        r"|Unexpected (?:token|end of (?:JSON )?input)|JSON\.parse|invalid YAML",
         8,
         S,
         None,
