@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -105,7 +106,7 @@ def diagnose(
         ]
     if not evidence and not tests:
         warnings.append("no error lines found; the run may not have failed")
-    summary = _summary(category.value, evidence, tests, chosen)
+    summary = _summary(category.value, evidence, tests, _where(chosen, material))
     return Diagnosis(
         source=material.run.source,
         category=category,
@@ -120,12 +121,23 @@ def diagnose(
     )
 
 
-def _summary(category: str, evidence: list[Evidence], tests: list[TestResult], chosen: LogAnalysis | None) -> str:
-    where = ""
-    if chosen is not None and chosen.command:
-        where = f" in `{redact(chosen.command.lstrip('$+ ').strip())[:80]}`"
+def _where(chosen: LogAnalysis | None, material: RunMaterial) -> str:
+    """Name the failing step the way the platform does when we know it, else by its command."""
+    if chosen is None:
+        return ""
+    log = next((lg for lg in material.logs if lg.path == chosen.path), None)
+    if log is not None and log.step:
+        return f" in step `{log.job} / {log.step}`" if log.job else f" in step `{log.step}`"
+    if chosen.command:
+        command = re.sub(r"^(?:\$ |\+ |##\[group\]Run |##\[section\]Starting: )", "", chosen.command).strip()
+        return f" in `{redact(command)[:80]}`"
+    return ""
+
+
+def _summary(category: str, evidence: list[Evidence], tests: list[TestResult], where: str) -> str:
     if evidence:
-        lead = evidence[0].text
+        # Runner padding (pytest's "E       ") says nothing; one space reads the same.
+        lead = " ".join(evidence[0].text.split())
         text = f"{category} failure{where}: {lead}"
     elif tests:
         text = f"{len(tests)} test(s) failed: {tests[0].name}"

@@ -161,3 +161,29 @@ def test_version() -> None:
     proc = _cli("--version")
     assert proc.returncode == 0
     assert proc.stdout.startswith("cimedic ")
+
+
+def test_parallel_batch_keeps_input_order(tmp_path: Path) -> None:
+    names = ["oom-killed.log", "tsc-compile-error.log", "azure-npm-e404.log", "gha-timeout.log"]
+    paths = [str(EXAMPLES / n) for n in names]
+    proc = _cli("investigate", "--jsonl", "-j", "2", *paths)
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["source"]["path"] for r in rows] == paths
+    assert [r["category"] for r in rows] == ["resource", "compile", "dependency", "timeout"]
+
+
+def test_secrets_in_a_log_never_reach_the_output(tmp_path: Path) -> None:
+    token = "ghp_" + "Zx9Qw2" * 6
+    log = tmp_path / "leaky.log"
+    log.write_text(
+        f"$ git push https://ci:{token}@github.com/o/r.git\nexport GITHUB_TOKEN={token}\n"
+        f"fatal: Authentication failed for 'https://ci:{token}@github.com/o/r.git/'\n"
+    )
+    for fmt in ("--json", "--markdown", "--jsonl"):
+        proc = _cli("investigate", fmt, str(log))
+        assert proc.returncode == 0, proc.stderr
+        assert token not in proc.stdout
+        assert "[REDACTED:" in proc.stdout
+    rich = runner.invoke(app, ["investigate", str(log)])
+    assert token not in rich.output

@@ -26,7 +26,7 @@ from cimedic.tools.logs.templates import TemplateIndex
 # A step starts here (cleaned text).
 _STEP_START = re.compile(
     r"^(?:\$ \S|\+ \S|##\[group\]Run |##\[section\]Starting: |\[Pipeline\] (?:sh|bat|powershell|pwsh)\b"
-    r"|Executing \"step_script\"|\[command\])"
+    r"|Executing \"step_script\")"
 )
 # A step or the job failed here (only non-zero exits).
 _STEP_FAILED = re.compile(
