@@ -7,16 +7,17 @@ import time
 from pathlib import Path
 
 from cimedic.errors import InputError
-from cimedic.models import Diagnosis, Evidence, Excerpt, FailedTest, TestResult
+from cimedic.models import Diagnosis, Evidence, Excerpt, FailedTest, SourceKind, TestResult
 from cimedic.redact import redact
 from cimedic.settings import Limits, get_settings
 from cimedic.tools.ingest.base import RunMaterial
+from cimedic.tools.ingest.junit import testcase_line
 from cimedic.tools.ingest.local import ingest_path
 from cimedic.tools.logs.classify import classify
 from cimedic.tools.logs.failed_tests import tests_from_log
 from cimedic.tools.logs.localize import LogAnalysis, analyze_log
 from cimedic.tools.logs.scanner import scan
-from cimedic.tools.logs.templates import TemplateIndex
+from cimedic.tools.logs.templates import TemplateIndex, fingerprint
 
 SUMMARY_MAX = 220
 
@@ -104,6 +105,7 @@ def diagnose(
             )
             for s in chosen.evidence
         ]
+    evidence = _with_junit_evidence(evidence, material, limits.evidence_max)
     if not evidence and not tests:
         warnings.append("no error lines found; the run may not have failed")
     summary = _summary(category.value, evidence, tests, _where(chosen, material))
@@ -118,7 +120,32 @@ def diagnose(
         backend="offline",
         timings_ms={"total": int((time.perf_counter() - started) * 1000)},
         warnings=warnings,
+        fingerprint=fingerprint([e.text for e in evidence[:3]]) if evidence else None,
     )
+
+
+def _with_junit_evidence(evidence: list[Evidence], material: RunMaterial, limit: int) -> list[Evidence]:
+    """Failed JUnit cases are evidence too: right after the log's top line, or first without one."""
+    source = material.run.source
+    found: list[Evidence] = []
+    for test in material.run.failed_tests[:3]:
+        if not test.report_path:
+            continue
+        report = Path(source.path)
+        if source.kind == SourceKind.DIR:
+            report = report / test.report_path
+        first_line = (test.message or "").strip().splitlines()[:1] or [str(test.status)]
+        name = f"{test.classname}.{test.name}" if test.classname else test.name
+        found.append(
+            Evidence(
+                path=test.report_path,
+                line=testcase_line(report, test.name),
+                text=redact(f"{name}: {first_line[0]}"),
+                why="failed test in JUnit report",
+            )
+        )
+    merged = [*evidence[:1], *found, *evidence[1:]]
+    return merged[:limit]
 
 
 def _where(chosen: LogAnalysis | None, material: RunMaterial) -> str:

@@ -165,3 +165,5 @@ class Diagnosis(BaseModel):
     backend: str = "offline"
     timings_ms: dict[str, int] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
+    # Masked hash of the top evidence: the same failure re-run gets the same value (added in v1).
+    fingerprint: str | None = None

@@ -85,3 +85,21 @@ def test_baseline_downweights_lines_a_passing_run_also_printed(tmp_path: Path) -
     assert investigate_path(failing).evidence[0].line == 43
     # ... but a passing run prints it too, so the migration failure is the one that explains it.
     assert investigate_path(failing, baseline=passing).evidence[0].line == 2
+
+
+def test_junit_failures_are_evidence_with_report_lines() -> None:
+    diag = investigate_path(EXAMPLES / "pytest-junit")
+    junit = [e for e in diag.evidence if e.path == "report.xml"]
+    assert [e.line for e in junit] == [1, 8]  # the lines holding each failed <testcase>
+    assert junit[1].text.startswith("tests.test_totals.test_total_with_percent_coupon: ValueError")
+    assert diag.evidence[0].path == "console.log"  # the log's own top line stays first
+
+
+def test_fingerprint_is_stable_for_the_same_failure(tmp_path: Path) -> None:
+    a = tmp_path / "a.log"
+    b = tmp_path / "b.log"
+    a.write_text("$ make\nsrc/x.c:12:5: error: 'n' undeclared (first use in this function)\nmake: *** [x.o] Error 1\n")
+    b.write_text(
+        "$ make\n+ cc -O2\nsrc/x.c:14:9: error: 'n' undeclared (first use in this function)\nmake: *** [x.o] Error 1\n"
+    )
+    assert investigate_path(a).fingerprint == investigate_path(b).fingerprint is not None

@@ -203,3 +203,15 @@ def _clip(text: str | None, limit: int) -> str | None:
     if not text:
         return None
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def testcase_line(path: Path, name: str) -> int:
+    """1-based line of the ``<testcase name="…">`` element in the report, so a failed case can be
+    cited like any log line (1 when the element cannot be found as written)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return 1
+    escaped = name.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    pos = data.find(f'name="{escaped}"'.encode())
+    return data.count(b"\n", 0, pos) + 1 if pos >= 0 else 1
