@@ -326,6 +326,8 @@ def _excerpt(
     before = min(3, size // 8)
     start = max(first, top - before)
     end = min(max(last, top), start + size - 1)
+    # When the step ends right after the error (a timeout, a kill), show what led up to it instead.
+    start = max(first, min(start, end - size // 2 + 1))
     have = {ln.no: ln for ln in body}
     if all(n in have for n in range(start, end + 1)):
         return [have[n] for n in range(start, end + 1)]
