@@ -3,12 +3,15 @@
 The approach, in order:
 1. a streaming scan (``scanner``) gives candidate lines and the tail in bounded memory;
 2. step structure (``$ cmd`` echoes, ``##[group]Run``, ``section_start``, ``[Pipeline] sh``) and the
-   trailer that says a step failed (``exited with 1``, ``Process completed with exit code 1``, …)
-   bound the *failing segment*: the output of the step that failed;
-3. every line of that segment is scored by ``rules``; the first line whose score is close to the
-   best one wins (compilers and test runners print the cause first, summaries last);
-4. repeated templates and templates also present in a passing baseline are down-weighted (Drain3);
-5. the excerpt is a window of at most N lines opening just before that line.
+   trailers that say a step failed (``exited with 1``, ``Process completed with exit code 1``, …)
+   bound each *failing segment*: the output of a step that failed (up to three of them);
+3. every line of a segment is scored by ``rules``; scored lines close together form report blocks,
+   and the block that explains the step best (weighted toward the step's end) wins;
+4. within it, the first line about as specific as its best one is the top evidence (compilers and
+   runners state the cause first and summarise last); when the block is one of several alike test
+   failure reports, the first report wins;
+5. repeated templates and templates also present in a passing baseline are down-weighted (Drain3);
+6. the excerpt is a window of at most N lines opening just before the top evidence.
 """
 
 from __future__ import annotations
@@ -44,12 +47,11 @@ LATER_STEP = 0.9  # each later failed step's report must beat the earlier by thi
 COMMAND_LOOKBACK = 30  # lines a multi-line `The command "…"` trailer may span
 SEGMENT_READ_MAX = 4000  # lines of the failing step read in full; earlier ones come from scan hits
 NEAR_BEST = 0.8  # a line within this fraction of the best score counts as "as specific"
-CLUSTER_GAP = 6
-DECAY = 0.5
-RECENCY = 0.6
-SIBLING_REACH = 30
+CLUSTER_GAP = 6  # quiet lines allowed inside one report block
+DECAY = 0.5  # weight of a block's 2nd, 3rd, … best lines relative to the one before
+RECENCY = 0.6  # how much a block at the very start of a step loses against one at its end
+SIBLING_REACH = 30  # lines back an alike (non-test) report may stand and still count as the first
 WEAK = 1.5  # a best line this weak (a warning, a stack frame) does not explain a failure
-RECENCY_SPAN = 0  # lines over which the recency weight fades; 0: the whole step
 
 
 @dataclass
@@ -247,7 +249,7 @@ def _cluster_value(group: list[Scored], first: int, last: int, *, recency: bool 
     if not recency:
         return value
     # Steps fail right after printing why, so output near the end of the step counts more.
-    span = RECENCY_SPAN or max(1, last - first)
+    span = max(1, last - first)
     distance = (last - group[-1].line.no) / span
     return value * (1.0 - RECENCY * min(1.0, distance))
 
