@@ -20,6 +20,7 @@ from cimedic import __version__
 from cimedic.errors import CimedicError, InputError, error_record, one_line
 from cimedic.investigate import investigate_path
 from cimedic.models import Diagnosis
+from cimedic.redact import redact
 from cimedic.report import render_rich, to_json, to_json_obj, to_markdown
 from cimedic.settings import get_settings
 
@@ -62,10 +63,11 @@ def _one(arg: tuple[str, str | None]) -> dict[str, Any]:
             )
         diag = investigate_path(Path(target), baseline=Path(baseline) if baseline else None)
         return {"ok": to_json_obj(diag)}
-    except CimedicError as exc:
-        return error_record(target, exc)
     except Exception as exc:  # a bug must not lose the other inputs' results
-        return error_record(target, exc)
+        # Messages can quote archive member names or parser output: redact like everything shown.
+        record = error_record(target, exc)
+        record["error"] = redact(record["error"])
+        return record
 
 
 def _results(items: list[tuple[str, str | None]], jobs: int) -> Iterator[dict[str, Any]]:

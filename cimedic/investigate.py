@@ -119,7 +119,7 @@ def diagnose(
         failed_tests=[FailedTest(name=redact(t.name), message=redact(t.message or "")) for t in tests[:50]],
         backend="offline",
         timings_ms={"total": int((time.perf_counter() - started) * 1000)},
-        warnings=warnings,
+        warnings=[redact(w) for w in warnings],
         fingerprint=fingerprint([e.text for e in evidence[:3]]) if evidence else None,
     )
 

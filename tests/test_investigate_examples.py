@@ -103,3 +103,16 @@ def test_fingerprint_is_stable_for_the_same_failure(tmp_path: Path) -> None:
         "$ make\n+ cc -O2\nsrc/x.c:14:9: error: 'n' undeclared (first use in this function)\nmake: *** [x.o] Error 1\n"
     )
     assert investigate_path(a).fingerprint == investigate_path(b).fingerprint is not None
+
+
+def test_warnings_quoting_untrusted_names_are_redacted(tmp_path: Path) -> None:
+    import zipfile
+
+    token = "glpat-" + "Ab3dEf6hIj9kLm2nOp5q"
+    archive = tmp_path / "run.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr(f"../{token}.txt", "x\n")
+        zf.writestr("job/1_Run tests.txt", "$ make\nsrc/a.c:1:1: error: boom\n")
+    diag = investigate_path(archive)
+    assert diag.warnings
+    assert all(token not in w for w in diag.warnings)
