@@ -59,7 +59,10 @@ def _analyze_all(material: RunMaterial, limits: Limits, baseline: TemplateIndex 
                 )
             )
         except (OSError, EOFError, ValueError) as exc:
-            raise InputError(log.path, f"unreadable log data ({exc})") from exc
+            # Name what the user passed; inside an archive or folder, also which log broke.
+            source = material.run.source
+            subject = source.path if source.kind == SourceKind.FILE else f"{source.path} ({log.path})"
+            raise InputError(subject, f"unreadable log data ({exc})") from exc
     return out
 
 

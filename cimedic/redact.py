@@ -31,7 +31,7 @@ _NOT_SECRET = re.compile(
     r"(?i:true|false|yes|no|on|off|null|none|nil|undefined|read|write|required|optional|not|set|unset|empty"
     r"|valid|invalid|expired|revoked|missing|unknown|masked|hidden|redacted|bearer|basic|token|digest|ntlm)"
 )
-# Variable references, templates, placeholders, YAML block indicators and paths.
+# Variable references (`$X`, `%X%`, `${X}`), templates, YAML block indicators and paths.
 _NOT_SECRET_START = ("$", "%", "<", "{", "|", ">", "/", "./", "../", "~/")
 
 

@@ -187,3 +187,16 @@ def test_secrets_in_a_log_never_reach_the_output(tmp_path: Path) -> None:
         assert "[REDACTED:" in proc.stdout
     rich = runner.invoke(app, ["investigate", str(log)])
     assert token not in rich.output
+
+
+def test_gzip_truncated_after_its_first_block_is_a_one_line_error(tmp_path: Path) -> None:
+    import random
+
+    rng = random.Random(7)
+    body = "".join(f"step {i} {rng.random():.12f} ok\n" for i in range(200_000)).encode()
+    log = tmp_path / "truncated.log.gz"
+    log.write_bytes(gzip.compress(body)[:300_000])
+    proc = _cli("investigate", str(log))
+    assert proc.returncode == 2, proc.stdout
+    lines = [x for x in proc.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and str(log) in lines[0] and "unreadable" in lines[0], proc.stderr
