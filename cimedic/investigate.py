@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from cimedic.errors import InputError
-from cimedic.models import Diagnosis, Evidence, Excerpt, FailedTest, SourceKind, TestResult
+from cimedic.models import Diagnosis, Evidence, Excerpt, FailedTest, Fingerprint, SourceKind, TestResult
 from cimedic.redact import redact
 from cimedic.settings import Limits, get_settings
 from cimedic.tools.ingest.base import RunMaterial
@@ -123,7 +123,7 @@ def diagnose(
         backend="offline",
         timings_ms={"total": int((time.perf_counter() - started) * 1000)},
         warnings=[redact(w) for w in warnings],
-        fingerprint=fingerprint([e.text for e in evidence[:3]]) if evidence else None,
+        fingerprint=Fingerprint(id=fingerprint([e.text for e in evidence[:3]])) if evidence else None,
     )
 
 

@@ -149,6 +149,13 @@ class Action(BaseModel):
     params: dict[str, str] = Field(default_factory=dict)
 
 
+class Fingerprint(BaseModel):
+    """Identity of "the same failure" across runs: a hash of the masked templates of the top evidence
+    (paths, numbers, hashes and ids masked), so a re-run of the same failure gets the same ``id``."""
+
+    id: str
+
+
 class Diagnosis(BaseModel):
     """The JSON contract of ``cimedic investigate`` (schema_version 1); additive changes only."""
 
@@ -165,5 +172,4 @@ class Diagnosis(BaseModel):
     backend: str = "offline"
     timings_ms: dict[str, int] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
-    # Masked hash of the top evidence: the same failure re-run gets the same value (added in v1).
-    fingerprint: str | None = None
+    fingerprint: Fingerprint | None = None
