@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import re
 import time
+from functools import lru_cache
 from pathlib import Path
 
 from cimedic.errors import InputError
-from cimedic.models import Diagnosis, Evidence, Excerpt, FailedTest, Fingerprint, SourceKind, TestResult
+from cimedic.models import Diagnosis, Evidence, Excerpt, FailedTest, Fingerprint, RuleMatch, SourceKind, TestResult
 from cimedic.redact import redact
 from cimedic.settings import Limits, get_settings
 from cimedic.tools.ingest.base import RunMaterial
 from cimedic.tools.ingest.junit import testcase_line
 from cimedic.tools.ingest.local import ingest_path
+from cimedic.tools.knowledge_base import KnowledgeBase
+from cimedic.tools.knowledge_base import load as load_knowledge
 from cimedic.tools.logs.classify import classify
 from cimedic.tools.logs.failed_tests import tests_from_log
 from cimedic.tools.logs.localize import LogAnalysis, analyze_log
@@ -20,6 +23,42 @@ from cimedic.tools.logs.scanner import scan
 from cimedic.tools.logs.templates import TemplateIndex, fingerprint
 
 SUMMARY_MAX = 220
+KB_TOP_VOTE = 20.0
+KB_VOTE = 6.0
+
+
+@lru_cache(maxsize=4)
+def _load_knowledge(dirs: tuple[Path, ...]) -> KnowledgeBase:
+    return load_knowledge(list(dirs))
+
+
+def _knowledge_matches(chosen: LogAnalysis | None, material: RunMaterial, warnings: list[str]) -> list[RuleMatch]:
+    """Knowledge-base entries matching the failing step's evidence and excerpt, earliest line first."""
+    if chosen is None:
+        return []
+    settings = get_settings()
+    try:
+        kb = _load_knowledge((settings.user_knowledge_dir, *settings.knowledge_dirs))
+    except InputError as exc:
+        # A broken entry file must not stop the investigation; `cimedic kb test` shows the details.
+        warnings.append(f"knowledge base not used: {exc}")
+        return []
+    lines = [s.line.text for s in chosen.evidence[:1]] + [ln.text for ln in chosen.excerpt]
+    lines += [s.line.text for s in chosen.evidence[1:]]
+    log = next((lg for lg in material.logs if lg.path == chosen.path), None)
+    found = kb.match(lines, job=log.job if log else None, step=log.step if log else None)
+    return [
+        RuleMatch(
+            id=m.entry.id,
+            title=m.entry.title,
+            category=m.entry.category,
+            captures={k: redact(v) for k, v in m.captures.items()},
+            description=redact(m.description),
+            remediation=redact(m.entry.remediation),
+            action=m.entry.action,
+        )
+        for m in found[:5]
+    ]
 
 
 def investigate_path(path: Path, *, baseline: Path | None = None, limits: Limits | None = None) -> Diagnosis:
@@ -84,6 +123,10 @@ def diagnose(
     if not tests and chosen is not None:
         tests = tests_from_log(chosen)
     votes = chosen.category_votes() if chosen else {}
+    matches = _knowledge_matches(chosen, material, warnings)
+    for rank, match in enumerate(matches):
+        # A named, curated cause outweighs line-shape votes; the first match (earliest line) most.
+        votes[match.category] = votes.get(match.category, 0.0) + (KB_TOP_VOTE if rank == 0 else KB_VOTE)
     category, confidence = classify(votes, chosen.command if chosen else None, len(tests))
     excerpt = None
     evidence: list[Evidence] = []
@@ -111,7 +154,7 @@ def diagnose(
     evidence = _with_junit_evidence(evidence, material, limits.evidence_max)
     if not evidence and not tests:
         warnings.append("no error lines found; the run may not have failed")
-    summary = _summary(category.value, evidence, tests, _where(chosen, material))
+    summary = _summary(category.value, evidence, tests, _where(chosen, material), matches)
     return Diagnosis(
         source=material.run.source,
         category=category,
@@ -123,6 +166,7 @@ def diagnose(
         backend="offline",
         timings_ms={"total": int((time.perf_counter() - started) * 1000)},
         warnings=[redact(w) for w in warnings],
+        matched_rules=matches,
         fingerprint=Fingerprint(id=fingerprint([e.text for e in evidence[:3]])) if evidence else None,
     )
 
@@ -164,8 +208,12 @@ def _where(chosen: LogAnalysis | None, material: RunMaterial) -> str:
     return ""
 
 
-def _summary(category: str, evidence: list[Evidence], tests: list[TestResult], where: str) -> str:
-    if evidence:
+def _summary(
+    category: str, evidence: list[Evidence], tests: list[TestResult], where: str, matches: list[RuleMatch]
+) -> str:
+    if matches and matches[0].category == category:
+        text = f"{category} failure{where}: {matches[0].description}"
+    elif evidence:
         # Runner padding (pytest's "E       ") says nothing; one space reads the same.
         lead = " ".join(evidence[0].text.split())
         text = f"{category} failure{where}: {lead}"

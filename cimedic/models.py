@@ -149,6 +149,18 @@ class Action(BaseModel):
     params: dict[str, str] = Field(default_factory=dict)
 
 
+class RuleMatch(BaseModel):
+    """A knowledge-base entry whose indications matched the failing step's lines."""
+
+    id: str
+    title: str
+    category: Category
+    captures: dict[str, str] = Field(default_factory=dict)
+    description: str
+    remediation: str
+    action: ActionKind
+
+
 class Fingerprint(BaseModel):
     """Identity of "the same failure" across runs: a hash of the masked templates of the top evidence
     (paths, numbers, hashes and ids masked), so a re-run of the same failure gets the same ``id``."""
@@ -173,3 +185,4 @@ class Diagnosis(BaseModel):
     timings_ms: dict[str, int] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
     fingerprint: Fingerprint | None = None
+    matched_rules: list[RuleMatch] = Field(default_factory=list)

@@ -50,6 +50,11 @@ def to_markdown(diag: Diagnosis) -> str:
     if diag.evidence:
         out += ["", "**Evidence**", ""]
         out += [f"- `{e.path}:{e.line}` {e.why}: `{_code(e.text[:200])}`" for e in diag.evidence]
+    if diag.matched_rules:
+        out += ["", "**Known failure**", ""]
+        out += [
+            f"- `{m.id}` {m.description}. Suggested: {m.remediation} (action: {m.action})" for m in diag.matched_rules
+        ]
     if diag.failed_tests:
         out += ["", f"**Failed tests** ({len(diag.failed_tests)})", ""]
         out += [f"- `{t.name}`" + (f": {t.message[:200]}" if t.message else "") for t in diag.failed_tests[:20]]
@@ -82,6 +87,13 @@ def render_rich(diag: Diagnosis, console: Console) -> None:
         for e in diag.evidence:
             ev.add_row(f"{e.path}:{e.line}", e.why, e.text[:300])
         parts.append(ev)
+    for m in diag.matched_rules[:3]:
+        known = Text()
+        known.append(f"known failure {m.id}: ", style="bold cyan")
+        known.append(f"{m.description}. ")
+        known.append(f"Suggested: {m.remediation} ", style="green")
+        known.append(f"(action: {m.action})", style="dim")
+        parts.append(known)
     if diag.failed_tests:
         ft = Table(show_header=True, header_style="bold", box=None, title="failed tests", title_justify="left")
         ft.add_column("test", overflow="fold")

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     config: Path | None = Field(default=None, description="YAML settings file")
     # An LLM is optional: with none configured every command runs its deterministic path.
     llm_model: str | None = None
+    # Extra knowledge-base folders (YAML entries), read after the shipped ones and $CIMEDIC_HOME/knowledge.
+    knowledge_dirs: list[Path] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
 
     @classmethod
@@ -65,6 +67,10 @@ class Settings(BaseSettings):
         yaml_path = os.environ.get("CIMEDIC_CONFIG") or "cimedic.yaml"
         yaml_source = YamlConfigSettingsSource(settings_cls, yaml_file=yaml_path)
         return (init_settings, env_settings, dotenv_settings, yaml_source, file_secret_settings)
+
+    @property
+    def user_knowledge_dir(self) -> Path:
+        return self.home / "knowledge"
 
     @property
     def llm_configured(self) -> bool:
