@@ -25,7 +25,7 @@ from cimedic.errors import InputError
 from cimedic.models import TestResult, TestStatus
 from cimedic.settings import get_settings
 
-__all__ = ["looks_like_junit", "parse_junit", "parse_junit_file"]
+__all__ = ["looks_like_junit", "parse_junit", "parse_junit_file", "testcase_line"]
 
 MESSAGE_MAX_CHARS = 500
 DETAILS_MAX_CHARS = 4000

@@ -325,7 +325,7 @@ def _excerpt(
     size: int,
     line_max_chars: int,
 ) -> list[Line]:
-    before = min(3, size // 8)
+    before = min(5, size // 8)  # a few lines of lead-in: the test or command the error belongs to
     start = max(first, top - before)
     end = min(max(last, top), start + size - 1)
     # When the step ends right after the error (a timeout, a kill), show what led up to it instead.
