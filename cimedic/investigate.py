@@ -11,7 +11,7 @@ from cimedic.errors import InputError
 from cimedic.models import Diagnosis, Evidence, Excerpt, FailedTest, Fingerprint, RuleMatch, SourceKind, TestResult
 from cimedic.redact import redact
 from cimedic.settings import Limits, get_settings
-from cimedic.tools.ingest.base import RunMaterial
+from cimedic.tools.ingest.base import LogFile, RunMaterial
 from cimedic.tools.ingest.junit import testcase_line
 from cimedic.tools.ingest.local import ingest_path
 from cimedic.tools.knowledge_base import KnowledgeBase
@@ -32,20 +32,18 @@ def _load_knowledge(dirs: tuple[Path, ...]) -> KnowledgeBase:
     return load_knowledge(list(dirs))
 
 
-def _knowledge_matches(chosen: LogAnalysis | None, material: RunMaterial, warnings: list[str]) -> list[RuleMatch]:
+def _knowledge_matches(chosen: LogAnalysis | None, log: LogFile | None, warnings: list[str]) -> list[RuleMatch]:
     """Knowledge-base entries matching the failing step's evidence and excerpt, earliest line first."""
     if chosen is None:
         return []
-    settings = get_settings()
     try:
-        kb = _load_knowledge((settings.user_knowledge_dir, *settings.knowledge_dirs))
+        kb = _load_knowledge(tuple(get_settings().knowledge_search_dirs))
     except InputError as exc:
         # A broken entry file must not stop the investigation; `cimedic kb test` shows the details.
         warnings.append(f"knowledge base not used: {exc}")
         return []
     lines = [s.line.text for s in chosen.evidence[:1]] + [ln.text for ln in chosen.excerpt]
     lines += [s.line.text for s in chosen.evidence[1:]]
-    log = next((lg for lg in material.logs if lg.path == chosen.path), None)
     found = kb.match(lines, job=log.job if log else None, step=log.step if log else None)
     return [
         RuleMatch(
@@ -123,7 +121,9 @@ def diagnose(
     if not tests and chosen is not None:
         tests = tests_from_log(chosen)
     votes = chosen.category_votes() if chosen else {}
-    matches = _knowledge_matches(chosen, material, warnings)
+    # The log the chosen analysis came from: its job and step name the failure and scope KB rules.
+    chosen_log = next((lg for lg in material.logs if chosen is not None and lg.path == chosen.path), None)
+    matches = _knowledge_matches(chosen, chosen_log, warnings)
     for rank, match in enumerate(matches):
         # A named, curated cause outweighs line-shape votes; the first match (earliest line) most.
         votes[match.category] = votes.get(match.category, 0.0) + (KB_TOP_VOTE if rank == 0 else KB_VOTE)
@@ -154,7 +154,7 @@ def diagnose(
     evidence = _with_junit_evidence(evidence, material, limits.evidence_max)
     if not evidence and not tests:
         warnings.append("no error lines found; the run may not have failed")
-    summary = _summary(category.value, evidence, tests, _where(chosen, material), matches)
+    summary = _summary(category.value, evidence, tests, _where(chosen, chosen_log), matches)
     return Diagnosis(
         source=material.run.source,
         category=category,
@@ -195,11 +195,10 @@ def _with_junit_evidence(evidence: list[Evidence], material: RunMaterial, limit:
     return merged[:limit]
 
 
-def _where(chosen: LogAnalysis | None, material: RunMaterial) -> str:
+def _where(chosen: LogAnalysis | None, log: LogFile | None) -> str:
     """Name the failing step the way the platform does when we know it, else by its command."""
     if chosen is None:
         return ""
-    log = next((lg for lg in material.logs if lg.path == chosen.path), None)
     if log is not None and log.step:
         return f" in step `{log.job} / {log.step}`" if log.job else f" in step `{log.step}`"
     if chosen.command:

@@ -22,8 +22,7 @@ kb_app = typer.Typer(no_args_is_help=True, help="The known-failure knowledge bas
 
 
 def _kb(extra: list[Path] | None = None) -> KnowledgeBase:
-    settings = get_settings()
-    return load([settings.user_knowledge_dir, *settings.knowledge_dirs, *(extra or [])])
+    return load([*get_settings().knowledge_search_dirs, *(extra or [])])
 
 
 @kb_app.command("list")

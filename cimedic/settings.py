@@ -73,6 +73,11 @@ class Settings(BaseSettings):
         return self.home / "knowledge"
 
     @property
+    def knowledge_search_dirs(self) -> list[Path]:
+        """Folders of knowledge-base entries read after the shipped ones, in order."""
+        return [self.user_knowledge_dir, *self.knowledge_dirs]
+
+    @property
     def llm_configured(self) -> bool:
         return bool(self.llm_model)
 

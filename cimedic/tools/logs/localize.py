@@ -99,9 +99,9 @@ def _segments(
     known = {ln.no: ln for ln in scan_result.hits}
     known.update({ln.no: ln for ln in scan_result.tail})
     ordered = sorted(known.values(), key=lambda ln: ln.no)
-    failures = [ln.no for ln in ordered if _STEP_FAILED.search(ln.text) and not _JOB_VERDICT.search(ln.text)]
-    if not failures:
-        failures = [ln.no for ln in ordered if _STEP_FAILED.search(ln.text)][:1]
+    markers = [ln for ln in ordered if _STEP_FAILED.search(ln.text)]
+    # A job-level verdict ("Your build exited with 1") counts only when no step says it failed.
+    failures = [ln.no for ln in markers if not _JOB_VERDICT.search(ln.text)] or [ln.no for ln in markers[:1]]
     if not failures:
         return [_bounds(ordered, scan_result.total_lines, None, False)]
     out = []

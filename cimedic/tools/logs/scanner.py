@@ -43,7 +43,6 @@ class Line:
 @dataclass
 class Scan:
     total_lines: int = 0
-    total_bytes: int = 0
     hits: list[Line] = field(default_factory=list)
     tail: list[Line] = field(default_factory=list)
     dropped_hits: int = 0
@@ -91,7 +90,6 @@ def scan(stream: BinaryIO, *, line_max_chars: int, candidates_max: int) -> Scan:
     max_line_bytes = line_max_chars * 4
     line_base = 0  # lines completed before the current block
     for block, newline_end in _blocks(stream, max_line_bytes):
-        result.total_bytes += len(block)
         lowered = block.lower()
         counted_to, counted_lines, next_free = 0, 0, 0
         for match in _PREFILTER.finditer(lowered):
