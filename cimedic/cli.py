@@ -20,13 +20,18 @@ from cimedic import __version__
 from cimedic.errors import CimedicError, InputError, error_record, one_line
 from cimedic.investigate import investigate_path
 from cimedic.kb_cli import kb_app
+from cimedic.memory.cli import incidents_app, learn
 from cimedic.models import Diagnosis
 from cimedic.redact import redact
 from cimedic.report import render_rich, to_json, to_json_obj, to_markdown
 from cimedic.settings import get_settings
+from cimedic.train_cli import train
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="CI/CD triage: explain why a CI run failed.")
 app.add_typer(kb_app, name="kb")
+app.add_typer(incidents_app, name="incidents")
+app.command("learn")(learn)
+app.command("train")(train)
 EXIT_BAD_INPUT = 2
 BIG_FILE = 64 * 1024 * 1024
 

@@ -4,19 +4,33 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from cimedic.errors import InputError
-from cimedic.models import Diagnosis, Evidence, Excerpt, FailedTest, Fingerprint, RuleMatch, SourceKind, TestResult
+from cimedic.models import (
+    Category,
+    Diagnosis,
+    Evidence,
+    Excerpt,
+    FailedTest,
+    Fingerprint,
+    RuleMatch,
+    SourceKind,
+    TestResult,
+)
+from cimedic.recall import cause_probabilities, fingerprint_history, run_key, similar_incidents
 from cimedic.redact import redact
 from cimedic.settings import Limits, get_settings
+from cimedic.tools.cause.decide import decide
+from cimedic.tools.cause.features import Signals
 from cimedic.tools.ingest.base import LogFile, RunMaterial
 from cimedic.tools.ingest.junit import testcase_line
 from cimedic.tools.ingest.local import ingest_path
 from cimedic.tools.knowledge_base import KnowledgeBase
 from cimedic.tools.knowledge_base import load as load_knowledge
-from cimedic.tools.logs.classify import classify
+from cimedic.tools.logs.classify import tally
 from cimedic.tools.logs.failed_tests import tests_from_log
 from cimedic.tools.logs.localize import LogAnalysis, analyze_log
 from cimedic.tools.logs.scanner import scan
@@ -59,12 +73,34 @@ def _knowledge_matches(chosen: LogAnalysis | None, log: LogFile | None, warnings
     ]
 
 
-def investigate_path(path: Path, *, baseline: Path | None = None, limits: Limits | None = None) -> Diagnosis:
-    limits = limits or get_settings().limits
+def investigate_path(
+    path: Path, *, baseline: Path | None = None, limits: Limits | None = None, record: bool = True
+) -> Diagnosis:
+    """Investigate local material; ``record`` adds this run to the fingerprint history."""
+    return analyse_path(path, baseline=baseline, limits=limits, record=record)[0]
+
+
+def analyse_path(
+    path: Path, *, baseline: Path | None = None, limits: Limits | None = None, record: bool = False
+) -> tuple[Diagnosis, Signals]:
+    """The diagnosis and the classifier's view of it (what ``cimedic learn`` and ``train`` keep)."""
+    settings = get_settings()
+    limits = limits or settings.limits
     started = time.perf_counter()
     material = ingest_path(path, limits)
     base_index = _baseline_index(baseline, limits) if baseline else None
-    return diagnose(material, limits=limits, baseline=base_index, started=started)
+    diag, sig = diagnose_with_signals(material, limits=limits, baseline=base_index, started=started)
+    if record:
+        history = fingerprint_history(settings, diag, run_key(path), diag.warnings)
+        diag = diag.model_copy(update={"fingerprint": history})
+    diag.timings_ms["total"] = int((time.perf_counter() - started) * 1000)
+    return diag, sig
+
+
+def signals_of_path(path: Path) -> Signals:
+    """Only the deterministic analysis (no model, no memory): what training data is made of."""
+    limits = get_settings().limits
+    return signals(gather(ingest_path(path, limits), limits=limits))
 
 
 def _baseline_index(path: Path, limits: Limits) -> TemplateIndex:
@@ -110,10 +146,20 @@ def _pick(analyses: list[LogAnalysis]) -> LogAnalysis | None:
     return max(analyses, key=lambda a: (a.step_failed and bool(a.evidence), a.top_score))
 
 
-def diagnose(
-    material: RunMaterial, *, limits: Limits, baseline: TemplateIndex | None = None, started: float | None = None
-) -> Diagnosis:
-    started = started if started is not None else time.perf_counter()
+@dataclass
+class Findings:
+    """What the deterministic analysis found, before any classifier or memory is consulted."""
+
+    material: RunMaterial
+    chosen: LogAnalysis | None
+    chosen_log: LogFile | None
+    tests: list[TestResult]
+    matches: list[RuleMatch]
+    votes: dict[Category, float]
+    warnings: list[str]
+
+
+def gather(material: RunMaterial, *, limits: Limits, baseline: TemplateIndex | None = None) -> Findings:
     analyses = _analyze_all(material, limits, baseline)
     chosen = _pick(analyses)
     warnings = list(material.warnings)
@@ -127,14 +173,46 @@ def diagnose(
     for rank, match in enumerate(matches):
         # A named, curated cause outweighs line-shape votes; the first match (earliest line) most.
         votes[match.category] = votes.get(match.category, 0.0) + (KB_TOP_VOTE if rank == 0 else KB_VOTE)
-    category, confidence = classify(votes, chosen.command if chosen else None, len(tests))
-    excerpt = None
-    evidence: list[Evidence] = []
     if chosen is not None:
         if chosen.long_lines:
             warnings.append(f"{chosen.path}: {chosen.long_lines} over-long line(s) analysed truncated")
         if chosen.dropped_hits:
             warnings.append(f"{chosen.path}: {chosen.dropped_hits} candidate lines beyond the limit were skipped")
+    return Findings(material, chosen, chosen_log, tests, matches, votes, warnings)
+
+
+def signals(f: Findings) -> Signals:
+    """The classifier's view of the findings; every line is redacted first (it may be stored)."""
+    chosen = f.chosen
+    return Signals(
+        command=redact(chosen.command) if chosen and chosen.command else None,
+        evidence=[redact(s.line.text.strip()) for s in chosen.evidence] if chosen else [],
+        evidence_rules=[s.rule.name if s.rule else "last-output" for s in chosen.evidence] if chosen else [],
+        excerpt=[redact(ln.text) for ln in chosen.excerpt] if chosen else [],
+        kb_ids=[m.id for m in f.matches],
+        kb_categories=[str(m.category) for m in f.matches],
+        votes={str(k): round(v, 3) for k, v in f.votes.items()},
+        failed_tests=len(f.tests),
+    )
+
+
+def diagnose(
+    material: RunMaterial, *, limits: Limits, baseline: TemplateIndex | None = None, started: float | None = None
+) -> Diagnosis:
+    return diagnose_with_signals(material, limits=limits, baseline=baseline, started=started)[0]
+
+
+def diagnose_with_signals(
+    material: RunMaterial, *, limits: Limits, baseline: TemplateIndex | None = None, started: float | None = None
+) -> tuple[Diagnosis, Signals]:
+    started = started if started is not None else time.perf_counter()
+    settings = get_settings()
+    f = gather(material, limits=limits, baseline=baseline)
+    sig = signals(f)
+    chosen, tests, matches, warnings = f.chosen, f.tests, f.matches, f.warnings
+    excerpt = None
+    evidence: list[Evidence] = []
+    if chosen is not None:
         if chosen.excerpt:
             excerpt = Excerpt(
                 path=chosen.path,
@@ -154,21 +232,35 @@ def diagnose(
     evidence = _with_junit_evidence(evidence, material, limits.evidence_max)
     if not evidence and not tests:
         warnings.append("no error lines found; the run may not have failed")
-    summary = _summary(category.value, evidence, tests, _where(chosen, chosen_log), matches)
-    return Diagnosis(
+    diag = Diagnosis(
         source=material.run.source,
-        category=category,
-        confidence=confidence if evidence or tests else 0.05,
-        summary=summary,
+        category=Category.OTHER,
+        confidence=0.05,
+        summary="",
         excerpt=excerpt,
         evidence=evidence,
         failed_tests=[FailedTest(name=redact(t.name), message=redact(t.message or "")) for t in tests[:50]],
         backend="offline",
-        timings_ms={"total": int((time.perf_counter() - started) * 1000)},
-        warnings=[redact(w) for w in warnings],
         matched_rules=matches,
         fingerprint=Fingerprint(id=fingerprint([e.text for e in evidence[:3]])) if evidence else None,
     )
+    # Retrieval looks at the evidence, so it runs before the decision it takes part in.
+    similar = similar_incidents(settings, diag, warnings)
+    model = cause_probabilities(settings, sig, warnings) if evidence or tests else None
+    decision = decide(tally(f.votes, chosen.command if chosen else None, len(tests)), model, similar)
+    summary = _summary(decision.category.value, evidence, tests, _where(chosen, f.chosen_log), matches)
+    diag = diag.model_copy(
+        update={
+            "category": decision.category,
+            "confidence": decision.confidence if evidence or tests else 0.05,
+            "summary": summary,
+            "similar_incidents": similar,
+            "decided_by": decision.parts,
+            "warnings": [redact(w) for w in warnings],
+            "timings_ms": {"total": int((time.perf_counter() - started) * 1000)},
+        }
+    )
+    return diag, sig
 
 
 def _with_junit_evidence(evidence: list[Evidence], material: RunMaterial, limit: int) -> list[Evidence]:

