@@ -58,9 +58,9 @@ def main(
     """cimedic: CI failure triage, offline first."""
 
 
-def _one(arg: tuple[str, str | None]) -> dict[str, Any]:
+def _one(arg: tuple[str, str | None, bool]) -> dict[str, Any]:
     """Investigate one input; failures come back as data so a batch never stops half-way."""
-    target, baseline = arg
+    target, baseline, record = arg
     try:
         if "://" in target:
             raise InputError(
@@ -68,16 +68,16 @@ def _one(arg: tuple[str, str | None]) -> dict[str, Any]:
                 "run URLs need a CI provider, which this version does not have yet; "
                 "download the run's logs and pass their path",
             )
-        diag = investigate_path(Path(target), baseline=Path(baseline) if baseline else None)
+        diag = investigate_path(Path(target), baseline=Path(baseline) if baseline else None, record=record)
         return {"ok": to_json_obj(diag)}
     except Exception as exc:  # a bug must not lose the other inputs' results
         # Messages can quote archive member names or parser output: redact like everything shown.
-        record = error_record(target, exc)
-        record["error"] = redact(record["error"])
-        return record
+        failure = error_record(target, exc)
+        failure["error"] = redact(failure["error"])
+        return failure
 
 
-def _results(items: list[tuple[str, str | None]], jobs: int) -> Iterator[dict[str, Any]]:
+def _results(items: list[tuple[str, str | None, bool]], jobs: int) -> Iterator[dict[str, Any]]:
     if jobs > 1 and len(items) > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             yield from pool.map(_one, items, chunksize=2)
@@ -105,6 +105,9 @@ def investigate(
     as_jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON object per input, in order.")] = False,
     as_markdown: Annotated[bool, typer.Option("--markdown", help="Markdown, e.g. for a PR comment.")] = False,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=0, help="Worker processes (0: one per core).")] = 1,
+    record: Annotated[
+        bool, typer.Option(help="Count this run in the failure-fingerprint history (first seen, times seen).")
+    ] = True,
 ) -> None:
     """Explain why a CI run failed: category, the lines that show it, and the evidence."""
     chosen = [f for f, on in ((Output.JSON, as_json), (Output.JSONL, as_jsonl), (Output.MARKDOWN, as_markdown)) if on]
@@ -115,7 +118,7 @@ def investigate(
     out = Console(highlight=False, soft_wrap=False)
     err = Console(stderr=True, highlight=False)
     workers = (os.cpu_count() or 1) if jobs == 0 else jobs
-    items = [(p, str(baseline) if baseline else None) for p in paths]
+    items = [(p, str(baseline) if baseline else None, record) for p in paths]
     failed = 0
     collected: list[dict[str, Any]] = []
     progress = Progress(

@@ -34,6 +34,7 @@ from cimedic.tools.logs.classify import tally
 from cimedic.tools.logs.failed_tests import tests_from_log
 from cimedic.tools.logs.localize import LogAnalysis, analyze_log
 from cimedic.tools.logs.scanner import scan
+from cimedic.tools.logs.sequence import build_sequence
 from cimedic.tools.logs.templates import TemplateIndex, fingerprint
 
 SUMMARY_MAX = 220
@@ -244,6 +245,13 @@ def diagnose_with_signals(
         matched_rules=matches,
         fingerprint=Fingerprint(id=fingerprint([e.text for e in evidence[:3]])) if evidence else None,
     )
+    sequence = build_sequence(
+        material.run,
+        chosen,
+        job=f.chosen_log.job if f.chosen_log else None,
+        step=f.chosen_log.step if f.chosen_log else None,
+        baseline=baseline,
+    )
     # Retrieval looks at the evidence, so it runs before the decision it takes part in.
     similar = similar_incidents(settings, diag, warnings)
     model = cause_probabilities(settings, sig, warnings) if evidence or tests else None
@@ -256,6 +264,7 @@ def diagnose_with_signals(
             "summary": summary,
             "similar_incidents": similar,
             "decided_by": decision.parts,
+            "sequence": sequence,
             "warnings": [redact(w) for w in warnings],
             "timings_ms": {"total": int((time.perf_counter() - started) * 1000)},
         }

@@ -55,6 +55,17 @@ def to_markdown(diag: Diagnosis) -> str:
         out += [
             f"- `{m.id}` {m.description}. Suggested: {m.remediation} (action: {m.action})" for m in diag.matched_rules
         ]
+    if diag.similar_incidents:
+        out += ["", "**Similar past incidents**", ""]
+        out += [
+            f"- `{i.id}` ({i.score:.2f}, {i.category}) {i.title[:120]}. Cause: {i.cause}. Fix: {i.fix}"
+            for i in diag.similar_incidents
+        ]
+    if diag.fingerprint and diag.fingerprint.seen:
+        out += ["", f"Fingerprint `{diag.fingerprint.id}`: {diag.fingerprint.seen}."]
+    if diag.sequence and diag.sequence.divergence:
+        d = diag.sequence.divergence
+        out += ["", f"**Departs from the passing run** at line {d.line}: `{_code(d.name)}`"]
     if diag.failed_tests:
         out += ["", f"**Failed tests** ({len(diag.failed_tests)})", ""]
         out += [f"- `{t.name}`" + (f": {t.message[:200]}" if t.message else "") for t in diag.failed_tests[:20]]
@@ -94,6 +105,17 @@ def render_rich(diag: Diagnosis, console: Console) -> None:
         known.append(f"Suggested: {m.remediation} ", style="green")
         known.append(f"(action: {m.action})", style="dim")
         parts.append(known)
+    for inc in diag.similar_incidents:
+        seen = Text()
+        seen.append(f"similar incident {inc.id} ({inc.score:.2f}, {inc.category}): ", style="bold magenta")
+        seen.append(f"{inc.cause}. ")
+        seen.append(f"Fix: {inc.fix}", style="green")
+        parts.append(seen)
+    if diag.sequence and diag.sequence.divergence:
+        d = diag.sequence.divergence
+        parts.append(Text(f"departs from the passing run at line {d.line}: {d.name}", style="bold"))
+    if diag.fingerprint and diag.fingerprint.seen:
+        parts.append(Text(f"fingerprint {diag.fingerprint.id}: {diag.fingerprint.seen}", style="dim"))
     if diag.failed_tests:
         ft = Table(show_header=True, header_style="bold", box=None, title="failed tests", title_justify="left")
         ft.add_column("test", overflow="fold")

@@ -14,6 +14,7 @@ import os
 import tempfile
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,30 +40,84 @@ def text_doc(s: Signals) -> str:
 
 
 def _vectorizers() -> tuple[Any, Any]:
+    import numpy as np
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     signal_vec = TfidfVectorizer(token_pattern=r"\S+", lowercase=False, sublinear_tf=True)
     text_vec = TfidfVectorizer(
-        analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, max_features=TEXT_FEATURES, dtype=float
+        analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, max_features=TEXT_FEATURES, dtype=np.float64
     )
     return signal_vec, text_vec
+
+
+@dataclass(frozen=True)
+class _Vocabulary:
+    """A fitted TF-IDF vocabulary, applied without importing scikit-learn (see ``_char_ngrams``)."""
+
+    index: dict[str, int]
+    idf: Any  # numpy array
+
+    @classmethod
+    def of(cls, vec: Any) -> _Vocabulary:
+        import numpy as np
+
+        return cls(dict(vec.vocabulary_), np.asarray(vec.idf_, dtype=float))
+
+    def vector(self, terms: list[str]) -> Any:
+        """sublinear tf x idf, L2-normalised: what TfidfVectorizer(sublinear_tf=True) computes."""
+        import numpy as np
+
+        out = np.zeros(len(self.index))
+        for term, n in Counter(terms).items():
+            i = self.index.get(term)
+            if i is not None:
+                out[i] = (1.0 + np.log(n)) * self.idf[i]
+        norm = np.linalg.norm(out)
+        return out / norm if norm else out
+
+
+def _char_ngrams(text: str, low: int = 3, high: int = 5) -> list[str]:
+    """scikit-learn's ``char_wb`` analyser (lowercased, n-grams inside space-padded words).
+
+    Reproduced so that a cold ``cimedic investigate`` does not pay ~0.8 s importing scikit-learn
+    and scipy to score one document; a test holds it equal to scikit-learn's output."""
+    grams: list[str] = []
+    for word in text.lower().split():
+        padded = f" {word} "
+        size = len(padded)
+        for n in range(low, high + 1):
+            offset = 0
+            grams.append(padded[offset : offset + n])
+            while offset + n < size:
+                offset += 1
+                grams.append(padded[offset : offset + n])
+            if offset == 0:  # the word is shorter than n: longer n-grams would repeat it
+                break
+    return grams
 
 
 class CauseModel:
     """A fitted classifier and what is known about it (``meta``: data, metrics, version)."""
 
-    def __init__(self, signal_vec: Any, text_vec: Any, clf: Any, meta: dict[str, Any]) -> None:
-        self._signal_vec = signal_vec
-        self._text_vec = text_vec
-        self._clf = clf
+    def __init__(
+        self,
+        signal: _Vocabulary,
+        text: _Vocabulary,
+        classes: list[str],
+        coef: Any,
+        intercept: Any,
+        meta: dict[str, Any],
+    ) -> None:
+        self._signal = signal
+        self._text = text
+        self.classes = classes
+        self._coef = coef
+        self._intercept = intercept
         self.meta = meta
-
-    @property
-    def classes(self) -> list[str]:
-        return [str(c) for c in self._clf.classes_]
 
     @classmethod
     def fit(cls, signals: Sequence[Signals], labels: Sequence[str], *, c: float = 10.0) -> CauseModel:
+        import numpy as np
         from scipy.sparse import hstack
         from sklearn.linear_model import LogisticRegression
 
@@ -80,35 +135,45 @@ class CauseModel:
             "class_counts": dict(sorted(Counter(labels).items())),
             "c": c,
         }
-        return cls(signal_vec, text_vec, clf, meta)
+        coef, intercept = np.asarray(clf.coef_, dtype=float), np.asarray(clf.intercept_, dtype=float)
+        if coef.shape[0] == 1:  # two classes: scikit-learn keeps one row for the second class
+            coef, intercept = np.vstack([-coef, coef]) / 2, np.array([-intercept[0], intercept[0]]) / 2
+        return cls(
+            _Vocabulary.of(signal_vec), _Vocabulary.of(text_vec), [str(k) for k in clf.classes_], coef, intercept, meta
+        )
+
+    def features(self, s: Signals) -> Any:
+        import numpy as np
+
+        return np.concatenate(
+            [self._signal.vector(signal_doc(s).split()), self._text.vector(_char_ngrams(text_doc(s)))]
+        )
 
     def predict_proba(self, signals: Sequence[Signals]) -> list[dict[str, float]]:
-        from scipy.sparse import hstack
+        import numpy as np
 
-        x = hstack(
-            [
-                self._signal_vec.transform([signal_doc(s) for s in signals]),
-                self._text_vec.transform(map(text_doc, signals)),
-            ]
-        ).tocsr()
-        rows = self._clf.predict_proba(x)
-        return [{c: float(p) for c, p in zip(self.classes, row, strict=True)} for row in rows]
+        out = []
+        for s in signals:
+            logits = self._coef @ self.features(s) + self._intercept
+            e = np.exp(logits - logits.max())
+            out.append({c: float(p) for c, p in zip(self.classes, e / e.sum(), strict=True)})
+        return out
 
     # -- the JSON artifact -------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
-        def vec(v: Any) -> dict[str, Any]:
-            vocab = sorted(v.vocabulary_.items(), key=lambda kv: kv[1])
-            return {"vocabulary": [t for t, _ in vocab], "idf": [round(float(x), 6) for x in v.idf_]}
+        def vocab(v: _Vocabulary) -> dict[str, Any]:
+            terms = sorted(v.index, key=lambda t: v.index[t])
+            return {"vocabulary": terms, "idf": [round(float(x), 6) for x in v.idf]}
 
         return {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "meta": self.meta,
             "classes": self.classes,
-            "signal": vec(self._signal_vec),
-            "text": vec(self._text_vec),
-            "coef": [[round(float(x), 6) for x in row] for row in self._clf.coef_],
-            "intercept": [round(float(x), 6) for x in self._clf.intercept_],
+            "signal": vocab(self._signal),
+            "text": vocab(self._text),
+            "coef": [[round(float(x), 6) for x in row] for row in self._coef],
+            "intercept": [round(float(x), 6) for x in self._intercept],
         }
 
     def save(self, path: Path) -> None:
@@ -118,6 +183,7 @@ class CauseModel:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as out:
                 json.dump(self.to_json(), out, separators=(",", ":"))
+            os.chmod(tmp, 0o644)  # mkstemp makes it private; a model is shared like any data file
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -126,23 +192,23 @@ class CauseModel:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CauseModel:
         import numpy as np
-        from sklearn.linear_model import LogisticRegression
 
         if data.get("format") != FORMAT or data.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"not a {FORMAT} v{FORMAT_VERSION} file")
-        signal_vec, text_vec = _vectorizers()
-        for vec, part in ((signal_vec, data["signal"]), (text_vec, data["text"])):
-            vec.vocabulary_ = {t: i for i, t in enumerate(part["vocabulary"])}
-            vec.idf_ = np.asarray(part["idf"], dtype=float)
-        clf = LogisticRegression()
-        clf.classes_ = np.asarray(data["classes"])
-        clf.coef_ = np.asarray(data["coef"], dtype=float)
-        clf.intercept_ = np.asarray(data["intercept"], dtype=float)
-        width = len(data["signal"]["vocabulary"]) + len(data["text"]["vocabulary"])
-        if clf.coef_.shape != (len(clf.classes_), width) or set(data["classes"]) - set(CATEGORIES):
-            raise ValueError("coefficients do not fit the vocabularies or classes are unknown")
-        clf.n_features_in_ = width
-        return cls(signal_vec, text_vec, clf, dict(data.get("meta", {})))
+        parts = []
+        for part in (data["signal"], data["text"]):
+            if len(part["vocabulary"]) != len(part["idf"]):
+                raise ValueError("a vocabulary and its idf differ in length")
+            parts.append(_Vocabulary({t: i for i, t in enumerate(part["vocabulary"])}, np.asarray(part["idf"], float)))
+        classes = [str(c) for c in data["classes"]]
+        coef = np.asarray(data["coef"], dtype=float)
+        intercept = np.asarray(data["intercept"], dtype=float)
+        width = len(parts[0].index) + len(parts[1].index)
+        if coef.shape != (len(classes), width) or intercept.shape != (len(classes),):
+            raise ValueError("coefficients do not fit the vocabularies")
+        if set(classes) - set(CATEGORIES):
+            raise ValueError(f"unknown classes {sorted(set(classes) - set(CATEGORIES))}")
+        return cls(parts[0], parts[1], classes, coef, intercept, dict(data.get("meta", {})))
 
     @classmethod
     def load(cls, path: Path) -> CauseModel:
