@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -81,16 +81,9 @@ def search(
 ) -> None:
     """Past incidents most similar to TEXT, best first."""
     found = IncidentStore(get_settings()).search(text, k)
-    if as_json:
-        for hit in found:
-            typer.echo(json.dumps(hit.model_dump(mode="json"), ensure_ascii=False))
-        return
-    table = Table(title=f"{len(found)} similar incident(s)", title_justify="left")
-    for column in ("score", "id", "category", "title", "cause", "fix"):
-        table.add_column(column, overflow="fold")
-    for hit in found:
-        table.add_row(f"{hit.score:.3f}", hit.id, hit.category.value, hit.title, hit.cause, hit.fix)
-    Console().print(table)
+    rows = [[f"{hit.score:.3f}", hit.id, hit.category.value, hit.title, hit.cause, hit.fix] for hit in found]
+    columns = ("score", "id", "category", "title", "cause", "fix")
+    _show([h.model_dump(mode="json") for h in found], rows, columns, f"{len(found)} similar incident(s)", as_json)
 
 
 @incidents_app.command("list")
@@ -100,15 +93,26 @@ def list_incidents(
 ) -> None:
     """The incidents the memory holds, newest first."""
     incidents = IncidentStore(get_settings()).list(limit)
+    rows = [[i.id, f"{i.created_at:%Y-%m-%d}", i.category.value, i.title, i.cause, i.fix] for i in incidents]
+    columns = ("id", "learned", "category", "title", "cause", "fix")
+    # The classifier's signals are for `cimedic train`, not for reading.
+    records = [i.model_dump(mode="json", exclude={"signals"}) for i in incidents]
+    _show(records, rows, columns, f"{len(incidents)} incident(s)", as_json)
+
+
+def _show(
+    records: list[dict[str, Any]], rows: list[list[str]], columns: tuple[str, ...], title: str, as_json: bool
+) -> None:
+    """JSON lines (like `kb list --json`) or one table."""
     if as_json:
-        for inc in incidents:
-            typer.echo(json.dumps(inc.model_dump(mode="json"), ensure_ascii=False))
+        for record in records:
+            typer.echo(json.dumps(record, ensure_ascii=False))
         return
-    table = Table(title=f"{len(incidents)} incident(s)", title_justify="left")
-    for column in ("id", "learned", "category", "title", "cause", "fix"):
+    table = Table(title=title, title_justify="left")
+    for column in columns:
         table.add_column(column, overflow="fold")
-    for inc in incidents:
-        table.add_row(inc.id, f"{inc.created_at:%Y-%m-%d}", inc.category.value, inc.title, inc.cause, inc.fix)
+    for row in rows:
+        table.add_row(*row)
     Console().print(table)
 
 
