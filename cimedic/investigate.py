@@ -30,7 +30,7 @@ from cimedic.tools.ingest.junit import testcase_line
 from cimedic.tools.ingest.local import ingest_path
 from cimedic.tools.knowledge_base import KnowledgeBase
 from cimedic.tools.knowledge_base import load as load_knowledge
-from cimedic.tools.logs.classify import tally
+from cimedic.tools.logs.classify import add_knowledge_votes, tally
 from cimedic.tools.logs.failed_tests import tests_from_log
 from cimedic.tools.logs.localize import LogAnalysis, analyze_log
 from cimedic.tools.logs.scanner import scan
@@ -38,8 +38,6 @@ from cimedic.tools.logs.sequence import build_sequence
 from cimedic.tools.logs.templates import TemplateIndex, fingerprint
 
 SUMMARY_MAX = 220
-KB_TOP_VOTE = 20.0
-KB_VOTE = 6.0
 
 
 @lru_cache(maxsize=4)
@@ -171,9 +169,7 @@ def gather(material: RunMaterial, *, limits: Limits, baseline: TemplateIndex | N
     # The log the chosen analysis came from: its job and step name the failure and scope KB rules.
     chosen_log = next((lg for lg in material.logs if chosen is not None and lg.path == chosen.path), None)
     matches = _knowledge_matches(chosen, chosen_log, warnings)
-    for rank, match in enumerate(matches):
-        # A named, curated cause outweighs line-shape votes; the first match (earliest line) most.
-        votes[match.category] = votes.get(match.category, 0.0) + (KB_TOP_VOTE if rank == 0 else KB_VOTE)
+    add_knowledge_votes(votes, [m.category for m in matches])
     if chosen is not None:
         if chosen.long_lines:
             warnings.append(f"{chosen.path}: {chosen.long_lines} over-long line(s) analysed truncated")

@@ -24,9 +24,8 @@ from cimedic.models import Category
 from cimedic.redact import redact
 from cimedic.tools.cause.features import Signals
 from cimedic.tools.knowledge_base import KnowledgeBase
+from cimedic.tools.logs.classify import add_knowledge_votes, evidence_votes
 from cimedic.tools.logs.rules import score_line
-
-KB_VOTE = 20.0
 
 
 class Example(BaseModel):
@@ -42,21 +41,16 @@ def signals_from_lines(lines: Sequence[str], kb: KnowledgeBase) -> Signals:
     clean = [redact(line.rstrip()) for line in lines if line.strip()]
     scored = sorted(((score_line(line), i, line) for i, line in enumerate(clean)), key=lambda t: (-t[0].score, t[1]))
     evidence = [(s, line) for s, _, line in scored if s.rule is not None][:8]
-    votes: dict[str, float] = {}
-    for rank, (s, _) in enumerate(evidence):
-        if s.rule is not None and s.rule.category is not None:
-            key = str(s.rule.category)
-            votes[key] = votes.get(key, 0.0) + s.score * (2.0 if rank == 0 else 1.0 / (1 + rank))
+    votes = evidence_votes([(s.rule.category if s.rule else None, s.score) for s, _ in evidence])
     matches = kb.match(clean)
-    for rank, m in enumerate(matches):
-        votes[str(m.entry.category)] = votes.get(str(m.entry.category), 0.0) + (KB_VOTE if rank == 0 else 6.0)
+    add_knowledge_votes(votes, [m.entry.category for m in matches])
     return Signals(
         evidence=[line.strip() for _, line in evidence] or clean[:1],
         evidence_rules=[s.rule.name for s, _ in evidence if s.rule is not None],
         excerpt=clean[-40:],
         kb_ids=[m.entry.id for m in matches[:5]],
         kb_categories=[str(m.entry.category) for m in matches[:5]],
-        votes={k: round(v, 3) for k, v in votes.items()},
+        votes={str(k): round(v, 3) for k, v in votes.items()},
     )
 
 

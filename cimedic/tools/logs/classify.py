@@ -59,6 +59,27 @@ _COMMAND_PRIORS: tuple[tuple[re.Pattern[str], Category, float], ...] = (
 )
 
 
+# A named, curated cause outweighs line-shape votes; the first match (earliest line) most.
+KB_TOP_VOTE = 20.0
+KB_VOTE = 6.0
+
+
+def evidence_votes(ranked: list[tuple[Category | None, float]]) -> dict[Category, float]:
+    """Votes of evidence lines (rule category, score), most telling first: the first line explains
+    the failure and counts double, later ones only support it."""
+    votes: dict[Category, float] = {}
+    for rank, (category, score) in enumerate(ranked):
+        if category is not None:
+            votes[category] = votes.get(category, 0.0) + score * (2.0 if rank == 0 else 1.0 / (1 + rank))
+    return votes
+
+
+def add_knowledge_votes(votes: dict[Category, float], categories: list[Category]) -> None:
+    """Knowledge-base matches (best first) vote on top of the evidence."""
+    for rank, category in enumerate(categories):
+        votes[category] = votes.get(category, 0.0) + (KB_TOP_VOTE if rank == 0 else KB_VOTE)
+
+
 def tally(votes: dict[Category, float], command: str | None, failed_tests: int) -> dict[Category, float]:
     """Evidence votes plus the failing command's prior and the JUnit failures."""
     out = dict(votes)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from cimedic.models import Category
+from cimedic.tools.logs.classify import evidence_votes
 from cimedic.tools.logs.rules import LineScore, Rule, is_chatter, is_trailer, score_line
 from cimedic.tools.logs.scanner import Line, Scan, read_range, scan
 from cimedic.tools.logs.templates import TemplateIndex
@@ -79,13 +80,7 @@ class LogAnalysis:
         return self.evidence[0].score if self.evidence else 0.0
 
     def category_votes(self) -> dict[Category, float]:
-        votes: dict[Category, float] = {}
-        for rank, item in enumerate(self.evidence):
-            if item.rule is not None and item.rule.category is not None:
-                # The first evidence line explains the failure; later ones only support it.
-                weight = item.score * (2.0 if rank == 0 else 1.0 / (1 + rank))
-                votes[item.rule.category] = votes.get(item.rule.category, 0.0) + weight
-        return votes
+        return evidence_votes([(i.rule.category if i.rule else None, i.score) for i in self.evidence])
 
 
 def _segments(
