@@ -276,7 +276,9 @@ def _with_junit_evidence(evidence: list[Evidence], material: RunMaterial, limit:
         if not test.report_path:
             continue
         report = Path(source.path)
-        if source.kind == SourceKind.DIR:
+        if material.root is not None:
+            report = material.root / test.report_path
+        elif source.kind == SourceKind.DIR:
             report = report / test.report_path
         first_line = (test.message or "").strip().splitlines()[:1] or [str(test.status)]
         name = f"{test.classname}.{test.name}" if test.classname else test.name

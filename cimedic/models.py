@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 SCHEMA_VERSION = 1
 
@@ -42,6 +42,11 @@ class SourceKind(StrEnum):
     GHA_ZIP = "gha-zip"
     DIR = "dir"
     JUNIT = "junit"
+    # A run fetched from a CI platform: the kind names the platform, the path is the run's URL.
+    GITHUB_ACTIONS = "github-actions"
+    GITLAB = "gitlab"
+    JENKINS = "jenkins"
+    AZURE_DEVOPS = "azure-devops"
 
 
 class Status(StrEnum):
@@ -84,12 +89,35 @@ class Step(BaseModel):
     finished_at: datetime | None = None
 
 
+def seconds_between(start: datetime | None, end: datetime | None) -> float | None:
+    """Whole-run arithmetic on platform timestamps; None when either end is unknown."""
+    if start is None or end is None:
+        return None
+    return round(max((end - start).total_seconds(), 0.0), 3)
+
+
 class Job(BaseModel):
     name: str
     status: Status = Status.UNKNOWN
     platform: Platform = Platform.GENERIC
     runner: str | None = None
     steps: list[Step] = Field(default_factory=list)
+    id: str | None = None
+    url: str | None = None
+    # created (queued) -> started -> finished, as the platform reports them.
+    queued_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def queue_s(self) -> float | None:
+        return seconds_between(self.queued_at, self.started_at)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def duration_s(self) -> float | None:
+        return seconds_between(self.started_at, self.finished_at)
 
 
 class TestResult(BaseModel):
@@ -105,6 +133,40 @@ class TestResult(BaseModel):
     report_path: str | None = Field(default=None, description="the report file this result came from")
 
 
+class RunInfo(BaseModel):
+    """A run's metadata as a CI platform reports it: ids, commit, branch, people and timings."""
+
+    model_config = ConfigDict(use_enum_values=True)
+
+    platform: Platform
+    id: str
+    url: str | None = None
+    project: str = Field(description="owner/repo, group/project, job full name or org/project")
+    name: str | None = Field(default=None, description="workflow, pipeline or job name")
+    number: str | None = Field(default=None, description="the run/build number people see, when not the id")
+    attempt: int | None = None
+    status: Status = Status.UNKNOWN
+    commit: str | None = None
+    branch: str | None = None
+    pull_request: str | None = Field(default=None, description="PR/MR number, when the run belongs to one")
+    actor: str | None = None
+    event: str | None = Field(default=None, description="what triggered the run: push, pull_request, schedule...")
+    queued_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    jobs: list[Job] = Field(default_factory=list)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def queue_s(self) -> float | None:
+        return seconds_between(self.queued_at, self.started_at)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def duration_s(self) -> float | None:
+        return seconds_between(self.started_at, self.finished_at)
+
+
 class Run(BaseModel):
     """One CI run as cimedic sees it, whatever platform or local material it came from."""
 
@@ -115,6 +177,7 @@ class Run(BaseModel):
     status: Status = Status.UNKNOWN
     jobs: list[Job] = Field(default_factory=list)
     test_results: list[TestResult] = Field(default_factory=list)
+    info: RunInfo | None = Field(default=None, description="platform metadata, for runs fetched from a CI provider")
 
     @property
     def failed_tests(self) -> list[TestResult]:
@@ -225,3 +288,5 @@ class Diagnosis(BaseModel):
     sequence: Sequence | None = None
     # How the category was decided: each source's probability for the chosen category.
     decided_by: dict[str, float] = Field(default_factory=dict)
+    # For runs fetched from a CI platform: ids, commit, branch, people, queue time and duration.
+    run: RunInfo | None = None

@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -33,6 +34,25 @@ class Limits(BaseModel):
     archive_max_members: int = Field(default=20000, ge=1)
     archive_max_ratio: int = Field(default=200, ge=2)
     junit_max_bytes: int = Field(default=256 * 1024**2, ge=1024)
+
+
+class CIClient(BaseModel):
+    """How cimedic talks to CI platforms: bounded in time, retries and size."""
+
+    timeout_s: float = Field(default=30.0, gt=0, description="per HTTP request")
+    # Rate limits and transient errors (429, 403 rate limit, 502/503/504) are retried this often,
+    # waiting what the platform asks (Retry-After, X-RateLimit-Reset) but never longer than max_wait_s.
+    retries: int = Field(default=5, ge=0, le=20)
+    max_wait_s: float = Field(default=60.0, ge=0)
+    # A log bigger than this is cut (with a warning) while it streams to disk.
+    log_max_bytes: int = Field(default=8 * 1024**3, ge=1024)
+    # How many runs `runs list` and sweeps read at most.
+    list_max: int = Field(default=200, ge=1)
+
+
+def _secret(name: str, *extra: str) -> Any:
+    # Tokens: CIMEDIC_<NAME>, or the name the platform's own tooling uses; never shown (SecretStr).
+    return Field(default=None, validation_alias=AliasChoices(name, f"CIMEDIC_{name.upper()}", *extra))
 
 
 def _default_home() -> Path:
@@ -64,6 +84,20 @@ class Settings(BaseSettings):
     classifier_model: Path | None = None
     # How many similar past incidents an investigation shows.
     similar_incidents: int = Field(default=3, ge=0, le=20)
+
+    # CI platforms. Web URLs tell which platform a run URL belongs to (self-hosted ones included);
+    # the token is what the SDK authenticates with.
+    github_url: str = "https://github.com"
+    github_api_url: str | None = Field(default=None, description="default: api.github.com, or <github_url>/api/v3")
+    github_token: SecretStr | None = _secret("github_token", "GITHUB_TOKEN", "GH_TOKEN")
+    gitlab_url: str = "https://gitlab.com"
+    gitlab_token: SecretStr | None = _secret("gitlab_token", "GITLAB_TOKEN")
+    jenkins_url: str | None = None
+    jenkins_user: str | None = None
+    jenkins_token: SecretStr | None = _secret("jenkins_token")
+    azure_devops_url: str = "https://dev.azure.com"
+    azure_devops_token: SecretStr | None = _secret("azure_devops_token", "AZURE_DEVOPS_EXT_PAT")
+    ci: CIClient = Field(default_factory=CIClient)
 
     @classmethod
     def settings_customise_sources(
@@ -98,6 +132,18 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'cimedic.db'}"
+
+    @property
+    def effective_github_api_url(self) -> str:
+        if self.github_api_url:
+            return self.github_api_url.rstrip("/")
+        web = self.github_url.rstrip("/")
+        return "https://api.github.com" if web == "https://github.com" else f"{web}/api/v3"
+
+    @property
+    def downloads_dir(self) -> Path:
+        """Where fetched logs stream to (on disk, never in memory); emptied after each run."""
+        return self.home / "downloads"
 
     @property
     def llm_configured(self) -> bool:

@@ -14,7 +14,8 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test gets its own CIMEDIC_HOME and no user config, so nothing leaks between tests."""
     for key in list(os.environ):
-        if key.startswith("CIMEDIC_"):
+        # Platform tokens the settings also accept must not reach a test server either.
+        if key.startswith("CIMEDIC_") or key in ("GITHUB_TOKEN", "GH_TOKEN", "GITLAB_TOKEN", "AZURE_DEVOPS_EXT_PAT"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("CIMEDIC_HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import BinaryIO
 
 from cimedic.models import Platform, Run
@@ -26,3 +27,5 @@ class RunMaterial:
     run: Run
     logs: list[LogFile] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # Where the run's files live when they are not under ``run.source.path`` (fetched runs).
+    root: Path | None = None

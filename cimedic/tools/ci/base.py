@@ -1,0 +1,115 @@
+"""The one Protocol every CI provider implements, and the typed values that cross it.
+
+A provider reads a run (metadata, jobs, steps, timings), streams its logs to disk and collects
+its test reports, lists recent runs, and performs the few write operations self-healing needs.
+Writes are dry-run unless asked otherwise: they then say exactly what they would send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cimedic.models import Platform, RunInfo, Status
+from cimedic.tools.ingest.base import RunMaterial
+
+
+class RunRef(BaseModel):
+    """Which run: parsed from a URL (``cimedic.tools.ci.urls``) or built by a sweep."""
+
+    model_config = ConfigDict(frozen=True, use_enum_values=False)
+
+    platform: Platform
+    base_url: str = Field(description="API root (GitHub), server (GitLab, Jenkins) or collection (Azure)")
+    project: str = Field(description="owner/repo, group/project, Jenkins job full name, or Azure project")
+    run_id: str
+    job_id: str | None = Field(default=None, description="one job of the run, when the URL named it")
+    url: str = Field(default="", description="the URL the user gave, for messages and the report")
+
+
+class RunFilter(BaseModel):
+    branch: str | None = None
+    status: Status | None = Field(default=None, description="only runs that ended this way")
+    since: datetime | None = None
+    limit: int = Field(default=20, ge=1)
+    workflow: str | None = Field(default=None, description="GitHub workflow file or id; Jenkins/Azure definition")
+
+
+class RunSummary(BaseModel):
+    """One line of `cimedic runs list`: enough for history and sweeps without fetching logs."""
+
+    model_config = ConfigDict(use_enum_values=True)
+
+    platform: Platform
+    project: str
+    id: str
+    number: str | None = None
+    name: str | None = None
+    status: Status = Status.UNKNOWN
+    branch: str | None = None
+    commit: str | None = None
+    actor: str | None = None
+    event: str | None = None
+    url: str | None = None
+    queued_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_s: float | None = None
+
+
+class WriteKind(StrEnum):
+    RERUN_FAILED = "rerun-failed"
+    CANCEL = "cancel"
+    TRIGGER = "trigger"
+    COMMENT = "comment"
+
+
+class WriteResult(BaseModel):
+    """What a write did, or with ``dry_run`` what it would have done: the exact request."""
+
+    model_config = ConfigDict(use_enum_values=True)
+
+    kind: WriteKind
+    platform: Platform
+    target: str = Field(description="the run, pipeline, job or PR the write applies to")
+    dry_run: bool
+    method: str
+    endpoint: str = Field(description="the API path the SDK calls")
+    payload: dict[str, Any] = Field(default_factory=dict)
+    done: bool = False
+    detail: str = ""
+
+
+class CIProvider(Protocol):
+    """A CI platform (or local material) seen the same way by investigate, sweeps and self-healing."""
+
+    platform: Platform
+
+    def run(self, ref: RunRef) -> RunInfo:
+        """Metadata of one run: jobs, steps, status, timings, runner, commit, branch, PR, actor."""
+        ...
+
+    def fetch(self, ref: RunRef, dest: Path, *, full_logs: bool = False) -> RunMaterial:
+        """The run plus its logs streamed into ``dest`` (failed jobs only unless ``full_logs``) and test reports."""
+        ...
+
+    def runs(self, project: str, filters: RunFilter) -> Iterator[RunSummary]:
+        """Recent runs of a repository, project or job, newest first, following pagination."""
+        ...
+
+    def rerun_failed(self, ref: RunRef, *, dry_run: bool = True) -> WriteResult: ...
+
+    def cancel(self, ref: RunRef, *, dry_run: bool = True) -> WriteResult: ...
+
+    def trigger(
+        self, project: str, ref_name: str, inputs: dict[str, str], *, workflow: str | None = None, dry_run: bool = True
+    ) -> WriteResult: ...
+
+    def comment(self, ref: RunRef, body: str, *, dry_run: bool = True) -> WriteResult:
+        """Comment on the run's PR/MR, or its commit when it has none."""
+        ...
