@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import typer
 from rich.console import Console
@@ -17,19 +17,22 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cimedic import __version__
-from cimedic.errors import CimedicError, InputError, error_record, one_line
+from cimedic.errors import CimedicError, error_record, one_line
 from cimedic.investigate import investigate_path
 from cimedic.kb_cli import kb_app
 from cimedic.memory.cli import incidents_app, learn
 from cimedic.models import Diagnosis
 from cimedic.redact import redact
+from cimedic.remote import investigate_url, is_url
 from cimedic.report import render_rich, to_json, to_json_obj, to_markdown
+from cimedic.runs_cli import runs_app
 from cimedic.settings import get_settings
 from cimedic.train_cli import train
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="CI/CD triage: explain why a CI run failed.")
 app.add_typer(kb_app, name="kb")
 app.add_typer(incidents_app, name="incidents")
+app.add_typer(runs_app, name="runs")
 app.command("learn")(learn)
 app.command("train")(train)
 EXIT_BAD_INPUT = 2
@@ -58,26 +61,30 @@ def main(
     """cimedic: CI failure triage, offline first."""
 
 
-def _one(arg: tuple[str, str | None, bool]) -> dict[str, Any]:
+class Item(NamedTuple):
+    target: str
+    baseline: str | None
+    record: bool
+    full_logs: bool
+
+
+def _one(item: Item) -> dict[str, Any]:
     """Investigate one input; failures come back as data so a batch never stops half-way."""
-    target, baseline, record = arg
     try:
-        if "://" in target:
-            raise InputError(
-                target,
-                "run URLs need a CI provider, which this version does not have yet; "
-                "download the run's logs and pass their path",
-            )
-        diag = investigate_path(Path(target), baseline=Path(baseline) if baseline else None, record=record)
+        baseline = Path(item.baseline) if item.baseline else None
+        if is_url(item.target):
+            diag = investigate_url(item.target, baseline=baseline, full_logs=item.full_logs, record=item.record)
+        else:
+            diag = investigate_path(Path(item.target), baseline=baseline, record=item.record)
         return {"ok": to_json_obj(diag)}
     except Exception as exc:  # a bug must not lose the other inputs' results
-        # Messages can quote archive member names or parser output: redact like everything shown.
-        failure = error_record(target, exc)
+        # Messages can quote archive member names, URLs or parser output: redact like everything shown.
+        failure = error_record(item.target, exc)
         failure["error"] = redact(failure["error"])
         return failure
 
 
-def _results(items: list[tuple[str, str | None, bool]], jobs: int) -> Iterator[dict[str, Any]]:
+def _results(items: list[Item], jobs: int) -> Iterator[dict[str, Any]]:
     if jobs > 1 and len(items) > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             yield from pool.map(_one, items, chunksize=2)
@@ -97,7 +104,10 @@ def _wants_progress(paths: list[str], fmt: Output, err: Console) -> bool:
 
 @app.command()
 def investigate(
-    paths: Annotated[list[str], typer.Argument(help="Logs, GitHub Actions run-log zips or folders (with JUnit XML).")],
+    paths: Annotated[
+        list[str],
+        typer.Argument(help="Run URLs (GitHub, GitLab, Jenkins, Azure DevOps), logs, run-log zips or folders."),
+    ],
     baseline: Annotated[
         Path | None, typer.Option("--baseline", help="A passing log of the same job: its lines are down-weighted.")
     ] = None,
@@ -108,6 +118,9 @@ def investigate(
     record: Annotated[
         bool, typer.Option(help="Count this run in the failure-fingerprint history (first seen, times seen).")
     ] = True,
+    full_logs: Annotated[
+        bool, typer.Option("--full-logs", help="For run URLs: fetch every job's log, not only the failed jobs'.")
+    ] = False,
 ) -> None:
     """Explain why a CI run failed: category, the lines that show it, and the evidence."""
     chosen = [f for f, on in ((Output.JSON, as_json), (Output.JSONL, as_jsonl), (Output.MARKDOWN, as_markdown)) if on]
@@ -118,7 +131,7 @@ def investigate(
     out = Console(highlight=False, soft_wrap=False)
     err = Console(stderr=True, highlight=False)
     workers = (os.cpu_count() or 1) if jobs == 0 else jobs
-    items = [(p, str(baseline) if baseline else None, record) for p in paths]
+    items = [Item(p, str(baseline) if baseline else None, record, full_logs) for p in paths]
     failed = 0
     collected: list[dict[str, Any]] = []
     progress = Progress(

@@ -87,7 +87,7 @@ def analyse_path(
     limits = limits or settings.limits
     started = time.perf_counter()
     material = ingest_path(path, limits)
-    base_index = _baseline_index(baseline, limits) if baseline else None
+    base_index = baseline_index(baseline, limits) if baseline else None
     diag, sig = diagnose_with_signals(material, limits=limits, baseline=base_index, started=started)
     if record:
         history = fingerprint_history(settings, diag, run_key(path), diag.warnings)
@@ -102,7 +102,7 @@ def signals_of_path(path: Path) -> Signals:
     return signals(gather(ingest_path(path, limits), limits=limits))
 
 
-def _baseline_index(path: Path, limits: Limits) -> TemplateIndex:
+def baseline_index(path: Path, limits: Limits) -> TemplateIndex:
     """Templates of every candidate line in a passing run of the same job."""
     material = ingest_path(path, limits)
     index = TemplateIndex()

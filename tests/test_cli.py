@@ -151,10 +151,11 @@ def test_xxe_junit_in_a_folder_is_refused_but_the_log_is_diagnosed(tmp_path: Pat
     assert "root:" not in proc.stdout
 
 
-def test_run_url_is_refused_clearly() -> None:
-    proc = _cli("investigate", "https://github.com/o/r/actions/runs/1")
+def test_a_url_that_is_not_a_run_is_refused_in_one_line() -> None:
+    proc = _cli("investigate", "https://github.com/o/r/pull/3")
     assert proc.returncode == 2
-    assert "download the run's logs" in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0
+    assert "https://github.com/o/r/pull/3: a GitHub URL, but not of a workflow run" in proc.stderr
 
 
 def test_version() -> None:
