@@ -43,6 +43,8 @@ def investigate_url(
     with tempfile.TemporaryDirectory(prefix=f"{ref.platform}-", dir=settings.downloads_dir) as scratch:
         fetched = time.perf_counter()
         material = provider.fetch(ref, Path(scratch), full_logs=full_logs)
+        # The report names the run as the user named it; the platform's own URL is in `run.url`.
+        material.run.source = material.run.source.model_copy(update={"path": url})
         fetch_ms = int((time.perf_counter() - fetched) * 1000)
         base_index = baseline_index(baseline, limits) if baseline else None
         diag, _ = diagnose_with_signals(material, limits=limits, baseline=base_index, started=started)

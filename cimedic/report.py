@@ -10,7 +10,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from cimedic.models import Diagnosis
+from cimedic.models import Diagnosis, RunInfo
 
 OFFLINE_NOTE = "offline: deterministic analysis, no LLM configured"
 
@@ -32,6 +32,32 @@ def _backend_note(diag: Diagnosis) -> str:
     return OFFLINE_NOTE if diag.backend == "offline" else f"backend: {diag.backend}"
 
 
+def _span(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def run_line(run: RunInfo) -> str:
+    """One line of platform metadata: which run, where in the repo, who, and how long it queued and ran."""
+    parts = [f"{run.platform} {run.project}"]
+    name = " ".join(p for p in (run.name, f"#{run.number or run.id}") if p)
+    parts.append(name + (f" (attempt {run.attempt})" if run.attempt and run.attempt > 1 else ""))
+    parts.append(str(run.status))
+    if run.branch or run.commit:
+        parts.append(" @ ".join(p for p in (run.branch, (run.commit or "")[:10]) if p))
+    if run.pull_request:
+        parts.append(f"PR/MR {run.pull_request}")
+    if run.actor or run.event:
+        parts.append(
+            " ".join(p for p in (f"by {run.actor}" if run.actor else "", f"({run.event})" if run.event else "") if p)
+        )
+    if run.queue_s is not None or run.duration_s is not None:
+        parts.append(f"queued {_span(run.queue_s)}, ran {_span(run.duration_s)}")
+    return " · ".join(parts)
+
+
 def to_markdown(diag: Diagnosis) -> str:
     out = [
         f"### cimedic: {diag.category} failure ({diag.confidence:.0%} confidence)",
@@ -40,6 +66,8 @@ def to_markdown(diag: Diagnosis) -> str:
         "",
         f"Source: `{diag.source.path}` ({diag.source.kind}). {_backend_note(diag).capitalize()}.",
     ]
+    if diag.run:
+        out += ["", f"Run: {_code(run_line(diag.run))}."]
     if diag.excerpt:
         ex = diag.excerpt
         out += ["", f"**Excerpt** `{ex.path}` lines {ex.start_line}-{ex.end_line}:", "", "```text"]
@@ -80,6 +108,8 @@ def render_rich(diag: Diagnosis, console: Console) -> None:
     head.append(f"  confidence {diag.confidence:.2f}  ", style="dim")
     head.append(_backend_note(diag), style="dim italic")
     parts: list[Any] = [head, Text(diag.summary, style="bold")]
+    if diag.run:
+        parts.append(Text(run_line(diag.run), style="dim"))
     if diag.excerpt:
         ex = diag.excerpt
         marked = {e.line for e in diag.evidence}

@@ -123,7 +123,7 @@ def test_secrets_in_platform_messages_are_redacted() -> None:
 
 def test_no_answer_is_retried_then_reported_as_unreachable() -> None:
     sleeps: list[float] = []
-    with pytest.raises(ProviderError, match="cannot reach GitHub at https://api.github.com: Connection refused"):
+    with pytest.raises(ProviderError, match=r"cannot reach GitHub at https://api\.github\.com: Connection refused"):
         make_guard(sleeps, retries=1).call("o/r", Flaky(*[Refused(None, {}, "Connection refused")] * 3))
     assert len(sleeps) == 1
 

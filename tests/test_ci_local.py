@@ -59,7 +59,7 @@ def test_local_runs_cannot_be_acted_on(saved_runs: Path) -> None:
 def test_a_folder_is_a_project_for_runs_list(saved_runs: Path) -> None:
     from cimedic.settings import get_settings
 
-    platform, base, name = parse_project(str(saved_runs), get_settings())
+    platform, base, _ = parse_project(str(saved_runs), get_settings())
     assert platform is Platform.GENERIC
     assert isinstance(provider_for(platform, base, get_settings()), LocalProvider)
     result = runner.invoke(app, ["runs", "list", str(saved_runs), "--json"])

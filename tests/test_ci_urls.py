@@ -68,10 +68,10 @@ def test_jenkins_build_urls_with_folders_prefix_and_branches(settings: Settings)
         "backend/api",
         "128",
     )
-    prefixed = parse_run_url("https://example.com/jenkins/job/app/job/feature%2Flogin/7/", settings)
+    prefixed = parse_run_url("https://example.com/jenkins/job/app/job/feature%252Flogin/7/", settings)
     assert (prefixed.base_url, prefixed.project, prefixed.run_id) == (
         "https://example.com/jenkins",
-        "app/feature/login",
+        "app/feature%2Flogin",
         "7",
     )
     blue = parse_run_url("https://ci.example.com/blue/organizations/jenkins/app/detail/PR-12/3/pipeline", settings)

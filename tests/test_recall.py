@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 from cimedic.cli import app
 from cimedic.investigate import investigate_path
 from cimedic.settings import Settings, get_settings
-from tests.conftest import EXAMPLES
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 pytest_plugins = ["memory_fixtures"]
 

@@ -68,8 +68,9 @@ def _is_azure(url: str, settings: Settings) -> bool:
 
 
 def _jenkins_name(jobs: str) -> str:
-    # "/job/folder/job/my%2Fbranch" -> "folder/my/branch" is wrong: Jenkins encodes "/" in branch
-    # names, so each segment is unquoted on its own and joined with "/" as python-jenkins expects.
+    """ "/job/app/job/feature%252Flogin" -> "app/feature%2Flogin". Multibranch jobs are named after the
+    branch with "/" escaped ("feature%2Flogin"), which URLs quote once more; python-jenkins takes the
+    full name with "/" between folders and quotes each segment itself, so each is unquoted once."""
     return "/".join(unquote(seg) for seg in jobs.split("/job/")[1:])
 
 
