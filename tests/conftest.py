@@ -1,9 +1,14 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# azure-devops caches route metadata under ~/.azure-devops as soon as it is imported; tests keep
+# theirs in a scratch folder (set before any test module imports the SDK).
+os.environ.setdefault("AZURE_DEVOPS_CACHE_DIR", tempfile.mkdtemp(prefix="azure-devops-cache-"))
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"

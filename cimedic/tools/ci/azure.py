@@ -1,0 +1,323 @@
+"""Azure DevOps Pipelines through the azure-devops SDK: a build, its timeline, logs and test runs.
+
+``base_url`` is the organisation or collection (https://dev.azure.com/ORG, https://ORG.visualstudio.com,
+https://server/tfs/DefaultCollection) and ``project`` a project in it. The released (7.0) clients are
+used; session plumbing and error reading live in ``azure_session``, the mapping to cimedic's models
+in ``azure_map``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from azure.devops.connection import Connection
+from azure.devops.released.build import Build, DefinitionReference
+from azure.devops.released.git import Comment, GitPullRequestCommentThread
+
+from cimedic.models import Job, Platform, RunInfo, Status, TestResult
+from cimedic.settings import CIClient, Settings
+from cimedic.tools.ci import azure_map as m
+from cimedic.tools.ci.azure_session import AzureSession, classify
+from cimedic.tools.ci.base import RunFilter, RunRef, RunSummary, WriteKind, WriteResult
+from cimedic.tools.ci.download import LogSource, fetch_logs, material
+from cimedic.tools.ci.guard import Guard, ProviderError
+from cimedic.tools.ingest.base import RunMaterial
+
+TOKEN_SETTING = "CIMEDIC_AZURE_DEVOPS_TOKEN"
+READ_SCOPES = "PAT scopes Build (Read) and Test Management (Read)"
+WRITE_SCOPES = "PAT scope Build (Read & execute); Code (Read & write) to comment on pull requests"
+PAGE_MAX = 100
+TEST_PAGE = 1000
+# Filters the builds API applies itself; runs() checks the status of what comes back in any case.
+_RESULT_FILTERS = {Status.FAILURE: "failed", Status.CANCELLED: "canceled"}
+_STATUS_FILTERS = {Status.RUNNING: "inProgress", Status.SUCCESS: "completed"}
+
+
+class AzureDevOpsProvider:
+    platform = Platform.AZURE_DEVOPS
+
+    def __init__(
+        self, base_url: str, token: str | None, client: CIClient, *, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.client = client
+        self.session = AzureSession(token, client.timeout_s)
+        # No I/O here: Connection reads resource areas and locations on the first client call.
+        self.connection = Connection(base_url=self.base_url, creds=self.session)
+        self.guard = Guard(
+            Platform.AZURE_DEVOPS,
+            self.base_url,
+            token_setting=TOKEN_SETTING,
+            read_scopes=READ_SCOPES,
+            write_scopes=WRITE_SCOPES,
+            classify=classify,
+            client=client,
+            has_token=token is not None,
+            sleep=sleep,
+        )
+
+    @classmethod
+    def from_settings(cls, base_url: str, settings: Settings) -> AzureDevOpsProvider:
+        token = settings.azure_devops_token.get_secret_value() if settings.azure_devops_token else None
+        return cls(base_url, token, settings.ci)
+
+    # SDK clients: building one may read resource areas and locations, so they are made inside guarded calls.
+    def _builds(self) -> Any:
+        return self.connection.clients.get_build_client()
+
+    def _tests(self) -> Any:
+        return self.connection.clients.get_test_client()
+
+    def _git(self) -> Any:
+        return self.connection.clients.get_git_client()
+
+    def _subject(self, ref: RunRef) -> str:
+        return ref.url or f"{self.base_url}/{ref.project} build {ref.run_id}"
+
+    def _build_id(self, ref: RunRef) -> int:
+        if not ref.run_id.isdigit():
+            raise ProviderError(self._subject(ref), "an Azure DevOps build id is a number")
+        return int(ref.run_id)
+
+    def _read(self, ref: RunRef) -> tuple[Any, list[Any]]:
+        subject, build_id = self._subject(ref), self._build_id(ref)
+        build = self.guard.call(subject, lambda: self._builds().get_build(ref.project, build_id))
+        # A build still queued has no timeline yet (the API answers 204).
+        timeline = self.guard.call(subject, lambda: self._builds().get_build_timeline(ref.project, build_id))
+        return build, list(timeline.records or []) if timeline is not None else []
+
+    def _web(self, project: str, build: Any) -> str:
+        return m.web_url(self.base_url, project, build)
+
+    def run(self, ref: RunRef) -> RunInfo:
+        build, records = self._read(ref)
+        web = self._web(ref.project, build)
+        return m.run_info(ref.project, web, build, m.jobs(web, records))
+
+    def _log(self, project: str, build_id: int, log_id: int) -> Iterable[bytes]:
+        # get_build_log sends the request and hands back msrest's chunk generator over the open response.
+        chunks: Iterable[bytes] = self._builds().get_build_log(project, build_id, log_id)
+        return chunks
+
+    def _log_sources(self, ref: RunRef, jobs: list[tuple[Job, Any]], records: list[Any], full: bool) -> list[LogSource]:
+        build_id = self._build_id(ref)
+        if ref.job_id:
+            chosen = [(job, rec) for job, rec in jobs if rec.id.lower() == ref.job_id.lower()]
+            if not chosen:
+                raise ProviderError(self._subject(ref), f"build {build_id} has no job {ref.job_id}")
+        else:
+            failed = [(job, rec) for job, rec in jobs if job.status == Status.FAILURE]
+            chosen = jobs if full or not failed else failed
+        sources: list[LogSource] = []
+        for job, rec in chosen:
+            if rec.log is not None and rec.log.id is not None:
+                # The Job record's log is the whole job, every task in order.
+                sources.append(LogSource(job, None, partial(self._log, ref.project, build_id, rec.log.id)))
+                continue
+            tasks = m.tasks(records, rec.id)
+            wanted = [t for t in tasks if m.status(t.state, t.result) == Status.FAILURE] or tasks
+            sources += [
+                LogSource(job, t.name, partial(self._log, ref.project, build_id, t.log.id))
+                for t in wanted
+                if t.log is not None and t.log.id is not None
+            ]
+        return sources
+
+    def _test_results(self, subject: str, project: str, build: Any) -> list[TestResult]:
+        runs = self.guard.call(subject, lambda: self._tests().get_test_runs(project, build_uri=build.uri)) or []
+        results: list[TestResult] = []
+        for test_run in runs:
+            if (test_run.passed_tests or 0) + (test_run.not_applicable_tests or 0) >= (test_run.total_tests or 0):
+                continue
+            skip = 0
+            while True:
+                fetch = partial(self._failed_results, project, test_run.id, skip)
+                page = self.guard.call(subject, fetch)
+                results += [m.test_result(test_run, r) for r in page]
+                if len(page) < TEST_PAGE:
+                    break
+                skip += TEST_PAGE
+        return results
+
+    def _failed_results(self, project: str, run_id: int, skip: int) -> list[Any]:
+        page: list[Any] = self._tests().get_test_results(
+            project, run_id, skip=skip, top=TEST_PAGE, outcomes=list(m.FAILED_OUTCOMES)
+        )
+        return page or []
+
+    def fetch(self, ref: RunRef, dest: Path, *, full_logs: bool = False) -> RunMaterial:
+        subject = self._subject(ref)
+        build, records = self._read(ref)
+        web = self._web(ref.project, build)
+        jobs = m.jobs(web, records)
+        info = m.run_info(ref.project, web, build, jobs)
+        sources = self._log_sources(ref, jobs, records, full_logs)
+        logs, warnings = fetch_logs(self.guard, subject, sources, dest, max_bytes=self.client.log_max_bytes)
+        try:
+            tests = self._test_results(subject, ref.project, build)
+        except ProviderError as exc:
+            # Test Management (Read) is a scope of its own; without it the logs still tell the story.
+            tests = []
+            warnings.append(f"test results not read: {exc.problem}")
+        return material(info, logs, tests, warnings, root=dest)
+
+    def _definition_id(self, project: str, workflow: str) -> int:
+        if workflow.isdigit():
+            return int(workflow)
+        found = self.guard.call(project, lambda: self._builds().get_definitions(project, name=workflow)) or []
+        exact = [d for d in found if d.name == workflow]
+        if not exact:
+            raise ProviderError(project, f"no pipeline named {workflow!r} (pass its name or definition id)")
+        return int(exact[0].id)
+
+    def _page(self, project: str, query: dict[str, Any], token: str | None) -> tuple[list[Any], str | None]:
+        builds: list[Any] = self._builds().get_builds(project, continuation_token=token, **query) or []
+        # The SDK returns only the list; the next page's token is a header of this answer.
+        return builds, self.session.last_header("x-ms-continuationtoken")
+
+    def runs(self, project: str, filters: RunFilter) -> Iterator[RunSummary]:
+        query: dict[str, Any] = {
+            "query_order": "queueTimeDescending",
+            "top": min(filters.limit, PAGE_MAX),
+            "branch_name": m.full_branch(filters.branch) if filters.branch else None,
+            "min_time": filters.since,
+            "result_filter": _RESULT_FILTERS.get(filters.status) if filters.status else None,
+            "status_filter": _STATUS_FILTERS.get(filters.status) if filters.status else None,
+        }
+        if filters.workflow:
+            query["definitions"] = [self._definition_id(project, filters.workflow)]
+        count, token = 0, None
+        while True:
+            builds, token = self.guard.call(project, partial(self._page, project, query, token))
+            for build in builds:
+                summary = m.summary(project, self._web(project, build), build)
+                if filters.status and summary.status != filters.status:
+                    continue
+                yield summary
+                count += 1
+                if count >= filters.limit:
+                    return
+            if not token or not builds:
+                return
+
+    def _endpoint(self, project: str, path: str) -> str:
+        return f"{self.base_url}/{quote(project)}/_apis/{path}"
+
+    def _patch_build(self, kind: WriteKind, ref: RunRef, payload: dict[str, Any], dry_run: bool) -> WriteResult:
+        build_id = self._build_id(ref)
+        retry = kind is WriteKind.RERUN_FAILED
+        endpoint = self._endpoint(ref.project, f"build/builds/{build_id}" + ("?retry=true" if retry else ""))
+        what = "retry the failed jobs of" if retry else "cancel"
+        result = WriteResult(
+            kind=kind,
+            platform=Platform.AZURE_DEVOPS,
+            target=f"{ref.project} build {build_id}",
+            dry_run=dry_run,
+            method="PATCH",
+            endpoint=endpoint,
+            payload=payload,
+        )
+        if dry_run:
+            return result.model_copy(update={"detail": f"would {what} build {build_id}"})
+        build = Build(status=payload.get("status"))
+        answer = self.guard.call(
+            self._subject(ref),
+            lambda: self._builds().update_build(build, ref.project, build_id, retry=True if retry else None),
+            write=True,
+        )
+        return result.model_copy(update={"done": True, "detail": f"build {build_id} is {answer.status}"})
+
+    def rerun_failed(self, ref: RunRef, *, dry_run: bool = True) -> WriteResult:
+        return self._patch_build(WriteKind.RERUN_FAILED, ref, {}, dry_run)
+
+    def cancel(self, ref: RunRef, *, dry_run: bool = True) -> WriteResult:
+        return self._patch_build(WriteKind.CANCEL, ref, {"status": "cancelling"}, dry_run)
+
+    def trigger(
+        self, project: str, ref_name: str, inputs: dict[str, str], *, workflow: str | None = None, dry_run: bool = True
+    ) -> WriteResult:
+        if not workflow:
+            raise ProviderError(project, "trigger needs the pipeline: its definition id or name")
+        payload: dict[str, Any] = {"sourceBranch": m.full_branch(ref_name)}
+        if inputs:
+            # Queue-time variables, as the Builds API takes them: one JSON object in a string.
+            payload["parameters"] = json.dumps(inputs)
+        result = WriteResult(
+            kind=WriteKind.TRIGGER,
+            platform=Platform.AZURE_DEVOPS,
+            target=f"{project} pipeline {workflow}",
+            dry_run=dry_run,
+            method="POST",
+            endpoint=self._endpoint(project, "build/builds"),
+        )
+        if dry_run:
+            # A name is resolved to its definition id only when the write happens: a dry run sends nothing.
+            definition = {"id": int(workflow)} if workflow.isdigit() else {"name": workflow}
+            return result.model_copy(
+                update={
+                    "payload": {"definition": definition, **payload},
+                    "detail": f"would queue pipeline {workflow} on {payload['sourceBranch']}",
+                }
+            )
+        definition_id = self._definition_id(project, workflow)
+        build = Build(
+            definition=DefinitionReference(id=definition_id),
+            source_branch=payload["sourceBranch"],
+            parameters=payload.get("parameters"),
+        )
+        queued = self.guard.call(project, lambda: self._builds().queue_build(build, project), write=True)
+        return result.model_copy(
+            update={
+                "payload": {"definition": {"id": definition_id}, **payload},
+                "done": True,
+                "detail": f"queued build {queued.id} ({queued.build_number}): {self._web(project, queued)}",
+            }
+        )
+
+    def comment(self, ref: RunRef, body: str, *, dry_run: bool = True) -> WriteResult:
+        build_id = self._build_id(ref)
+        payload = {"comments": [{"parentCommentId": 0, "content": body, "commentType": "text"}], "status": "active"}
+        result = WriteResult(
+            kind=WriteKind.COMMENT,
+            platform=Platform.AZURE_DEVOPS,
+            target=f"{ref.project} build {build_id}",
+            dry_run=dry_run,
+            method="POST",
+            endpoint=self._endpoint(ref.project, "git/repositories/{repository}/pullRequests/{pullRequest}/threads"),
+            payload=payload,
+        )
+        if dry_run:
+            return result.model_copy(
+                update={"detail": f"would start a thread on the pull request build {build_id} was built for"}
+            )
+        subject = self._subject(ref)
+        build = self.guard.call(subject, lambda: self._builds().get_build(ref.project, build_id))
+        number = m.pull_request(build)
+        repo = build.repository
+        if number is None:
+            # Azure Pipelines keeps no comments on builds; a PR thread is the only place a comment can go.
+            raise ProviderError(subject, f"build {build_id} was not built for a pull request; nothing to comment on")
+        if repo is None or repo.type != "TfsGit":
+            where = repo.type if repo is not None else "an unknown host"
+            raise ProviderError(subject, f"the pull request of build {build_id} lives on {where}, not Azure Repos")
+        thread = GitPullRequestCommentThread(
+            comments=[Comment(parent_comment_id=0, content=body, comment_type="text")], status="active"
+        )
+        created = self.guard.call(
+            subject, lambda: self._git().create_thread(thread, repo.id, int(number), project=ref.project), write=True
+        )
+        endpoint = self._endpoint(ref.project, f"git/repositories/{repo.id}/pullRequests/{number}/threads")
+        return result.model_copy(
+            update={
+                "endpoint": endpoint,
+                "target": f"{ref.project} PR {number}",
+                "done": True,
+                "detail": f"thread {created.id} on pull request {number}",
+            }
+        )

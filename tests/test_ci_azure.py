@@ -1,0 +1,533 @@
+"""Azure DevOps Pipelines through the real azure-devops SDK, over real HTTP against a local server.
+
+The SDK resolves every route from the server's location metadata (OPTIONS {collection}/_apis, and
+GET {collection}/_apis/ResourceAreas for the client's area), so each test serves those fixtures too.
+It caches them per URL for the process, so tests never count metadata requests.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import time
+import tracemalloc
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from cimedic.investigate import diagnose
+from cimedic.models import Platform, Status
+from cimedic.settings import CIClient, Limits, get_settings
+from cimedic.tools.ci.azure import READ_SCOPES, AzureDevOpsProvider
+from cimedic.tools.ci.base import RunFilter, RunRef
+from cimedic.tools.ci.guard import ProviderError
+from cimedic.tools.ci.providers import provider_for
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "ci" / "azure"
+ORG = "/org"
+PROJECT = "Fabrikam"
+API = f"{ORG}/{PROJECT}/_apis"
+BUILD = f"{API}/build/builds/1234"
+TOKEN = "azdopat7q2m9x4k1v8c3n6b5z0w"
+SETTING = "CIMEDIC_AZURE_DEVOPS_TOKEN"
+LINT_JOB = "2d2b5a31-6c1e-5f6a-9b0d-7e3c4a2f1b08"
+UNIT_JOB = "c8e6f3a2-1d4b-5e9f-8a7c-0b2d3e4f5a61"
+
+
+def fixture(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def text(name: str) -> str:
+    return (FIXTURES / name).read_text()
+
+
+def serve_metadata(server: HTTPServer) -> None:
+    server.expect_request(f"{ORG}/_apis", method="OPTIONS").respond_with_json(fixture("options.json"))
+    # The real answer points each area at https://dev.azure.com/ORG/; here that is the test server.
+    areas = text("resource_areas.json").replace("https://dev.azure.com/fabrikam/", server.url_for(f"{ORG}/"))
+    server.expect_request(f"{ORG}/_apis/ResourceAreas", method="GET").respond_with_data(
+        areas, content_type="application/json; charset=utf-8; api-version=7.1-preview.1"
+    )
+
+
+def serve_build(server: HTTPServer, timeline: dict[str, Any] | None = None) -> None:
+    serve_metadata(server)
+    server.expect_request(BUILD, method="GET").respond_with_json(fixture("build.json"))
+    server.expect_request(f"{BUILD}/Timeline", method="GET").respond_with_json(timeline or fixture("timeline.json"))
+    for log_id, name in ((5, "log_lint_job.txt"), (9, "log_unit_tests_job.txt"), (8, "log_run_tests_task.txt")):
+        server.expect_request(f"{BUILD}/logs/{log_id}", method="GET").respond_with_data(
+            text(name), content_type="text/plain; charset=utf-8"
+        )
+    server.expect_request(f"{API}/test/runs", method="GET").respond_with_json(fixture("test_runs.json"))
+    server.expect_request(f"{API}/test/Runs/1000051/Results", method="GET").respond_with_json(
+        fixture("test_results.json")
+    )
+
+
+def make(
+    server: HTTPServer,
+    *,
+    token: str | None = TOKEN,
+    retries: int = 2,
+    max_wait: float = 30.0,
+    sleeps: list[float] | None = None,
+) -> AzureDevOpsProvider:
+    client = CIClient(timeout_s=10, retries=retries, max_wait_s=max_wait)
+    return AzureDevOpsProvider(server.url_for(ORG), token, client, sleep=(sleeps if sleeps is not None else []).append)
+
+
+def ref_of(server: HTTPServer, job_id: str | None = None) -> RunRef:
+    return RunRef(
+        platform=Platform.AZURE_DEVOPS,
+        base_url=server.url_for(ORG),
+        project=PROJECT,
+        run_id="1234",
+        job_id=job_id,
+        url=f"https://dev.azure.com/fabrikam/{PROJECT}/_build/results?buildId=1234",
+    )
+
+
+def requests_to(server: HTTPServer, path: str, method: str = "GET") -> list[Request]:
+    return [req for req, _ in server.log if req.path == path and req.method == method]
+
+
+def test_a_failed_build_fetched_and_diagnosed_end_to_end(httpserver: HTTPServer, tmp_path: Path) -> None:
+    serve_build(httpserver)
+    material = make(httpserver).fetch(ref_of(httpserver), tmp_path)
+
+    info = material.run.info
+    assert info is not None
+    assert (info.id, info.number, info.name, info.status) == ("1234", "20240501.3", "orders-service CI", "failure")
+    assert info.commit == "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432"
+    assert (info.branch, info.pull_request, info.event) == ("feature/order-totals", "12", "pull_request")
+    assert (info.actor, info.attempt) == ("jamal@fabrikam.com", 1)
+    assert info.url == "https://dev.azure.com/fabrikam/6ce954b1-ce1f-45d1-b94d-e6bf2464ba2c/_build/results?buildId=1234"
+    assert info.queued_at == datetime(2024, 5, 1, 9, 58, 12, 447183, tzinfo=UTC)
+    assert info.queue_s == 15.493
+    assert info.duration_s == 313.177
+    assert [(j.name, j.status, j.runner) for j in info.jobs] == [
+        ("Build / Lint and type-check", "success", "Azure Pipelines 2"),
+        ("Test / Unit tests", "failure", "Azure Pipelines 4"),
+    ]
+    unit = info.jobs[1]
+    assert unit.id == UNIT_JOB
+    assert unit.url is not None and unit.url.endswith(f"buildId=1234&view=logs&j={UNIT_JOB}")
+    assert unit.duration_s == 226.632
+    assert [(s.name, s.status) for s in unit.steps][3:6] == [
+        ("Install dependencies", "success"),
+        ("Run tests", "failure"),
+        ("Publish test results", "success"),
+    ]
+
+    # Failed jobs only: the lint job's log is not fetched.
+    assert [(log.path, log.job, log.step) for log in material.logs] == [
+        ("Test _ Unit tests.log", "Test / Unit tests", None)
+    ]
+    assert (tmp_path / "Test _ Unit tests.log").read_text() == text("log_unit_tests_job.txt")
+    assert not requests_to(httpserver, f"{BUILD}/logs/5")
+
+    diagnosis = diagnose(material, limits=Limits())
+    assert diagnosis.category == "test"
+    assert diagnosis.excerpt is not None
+    assert "AssertionError: assert Decimal('20.00') == Decimal('23.80')" in diagnosis.excerpt.text
+    assert "FAILED tests/test_orders.py::test_order_total_includes_tax" in diagnosis.excerpt.text
+    assert diagnosis.source.kind == "azure-devops"
+
+    # The PAT goes as basic auth with an empty user; the API version rides in Accept, as the SDK sends it.
+    build_request = requests_to(httpserver, BUILD)[0]
+    assert build_request.headers["Authorization"] == "Basic " + base64.b64encode(f":{TOKEN}".encode()).decode()
+    assert "api-version=7.0" in build_request.headers["Accept"]
+
+
+def test_test_runs_of_the_build_become_failed_test_results(httpserver: HTTPServer, tmp_path: Path) -> None:
+    serve_build(httpserver)
+    material = make(httpserver).fetch(ref_of(httpserver), tmp_path)
+
+    [failed] = material.run.failed_tests
+    assert (failed.name, failed.classname, failed.suite) == (
+        "test_order_total_includes_tax",
+        "tests.test_orders",
+        "Python test results",
+    )
+    assert failed.status == "failed"
+    assert failed.message is not None and failed.message.startswith("AssertionError: assert Decimal('20.00')")
+    assert failed.details is not None and "tests/test_orders.py:57" in failed.details
+    assert (failed.duration_s, failed.report_path) == (0.019, "azure test run 1000051")
+
+    [runs_request] = requests_to(httpserver, f"{API}/test/runs")
+    assert runs_request.args["buildUri"] == "vstfs:///Build/Build/1234"
+    [results_request] = requests_to(httpserver, f"{API}/test/Runs/1000051/Results")
+    assert results_request.args["outcomes"] == "Failed,Error,Timeout"
+    # The lint run passed every test: its results are not read.
+    assert not requests_to(httpserver, f"{API}/test/Runs/1000050/Results")
+
+
+def test_without_the_test_scope_the_logs_still_come_with_a_warning(httpserver: HTTPServer, tmp_path: Path) -> None:
+    httpserver.expect_oneshot_request(f"{API}/test/runs").respond_with_json(
+        {"$id": "1", "message": "TF400813: The user is not authorized to access this resource.", "errorCode": 0},
+        status=403,
+    )
+    serve_build(httpserver)
+    material = make(httpserver).fetch(ref_of(httpserver), tmp_path)
+    assert [log.job for log in material.logs] == ["Test / Unit tests"]
+    assert material.run.test_results == []
+    [warning] = material.warnings
+    assert warning.startswith("test results not read: Azure DevOps refused access (HTTP 403)")
+    assert READ_SCOPES in warning
+
+
+def test_full_logs_and_a_job_named_in_the_url(httpserver: HTTPServer, tmp_path: Path) -> None:
+    serve_build(httpserver)
+    provider = make(httpserver)
+
+    every = provider.fetch(ref_of(httpserver), tmp_path / "all", full_logs=True)
+    assert [log.job for log in every.logs] == ["Build / Lint and type-check", "Test / Unit tests"]
+
+    only = provider.fetch(ref_of(httpserver, job_id=LINT_JOB.upper()), tmp_path / "one")
+    assert [log.job for log in only.logs] == ["Build / Lint and type-check"]
+    assert (tmp_path / "one" / "Build _ Lint and type-check.log").read_text() == text("log_lint_job.txt")
+
+    with pytest.raises(ProviderError, match="build 1234 has no job 00000000-0000"):
+        provider.fetch(ref_of(httpserver, job_id="00000000-0000-0000-0000-000000000000"), tmp_path / "none")
+
+
+def test_a_job_without_its_own_log_gives_the_logs_of_its_failed_tasks(httpserver: HTTPServer, tmp_path: Path) -> None:
+    timeline = fixture("timeline.json")
+    for record in timeline["records"]:
+        if record["id"] == UNIT_JOB:
+            record["log"] = None
+    serve_build(httpserver, timeline)
+    material = make(httpserver).fetch(ref_of(httpserver), tmp_path)
+    assert [(log.path, log.step) for log in material.logs] == [("Test _ Unit tests/Run tests.log", "Run tests")]
+    assert requests_to(httpserver, f"{BUILD}/logs/8")
+    assert not requests_to(httpserver, f"{BUILD}/logs/9")
+    assert diagnose(material, limits=Limits()).category == "test"
+
+
+def test_runs_follow_the_continuation_token_with_filters_applied_by_the_server(httpserver: HTTPServer) -> None:
+    serve_metadata(httpserver)
+    httpserver.expect_request(f"{API}/build/definitions").respond_with_json(fixture("definitions.json"))
+    httpserver.expect_oneshot_request(f"{API}/build/builds").respond_with_json(
+        fixture("builds_page1.json"), headers={"x-ms-continuationtoken": "2024-05-03T08:12:44.9021573Z"}
+    )
+    httpserver.expect_oneshot_request(f"{API}/build/builds").respond_with_json(fixture("builds_page2.json"))
+
+    filters = RunFilter(
+        branch="main",
+        status=Status.FAILURE,
+        since=datetime(2024, 4, 1, tzinfo=UTC),
+        limit=3,
+        workflow="orders-service CI",
+    )
+    listed = list(make(httpserver).runs(PROJECT, filters))
+
+    assert [(r.id, r.number, r.status, r.branch, r.event) for r in listed] == [
+        ("1301", "20240503.4", "failure", "main", "push"),
+        ("1288", "20240503.1", "failure", "main", "schedule"),
+        ("1259", "20240502.6", "failure", "main", "push"),
+    ]
+    assert listed[0].actor == "chuck@fabrikam.com"
+    assert listed[0].duration_s == 333.635
+    assert listed[0].url == (
+        "https://dev.azure.com/fabrikam/6ce954b1-ce1f-45d1-b94d-e6bf2464ba2c/_build/results?buildId=1301"
+    )
+    [definitions] = requests_to(httpserver, f"{API}/build/definitions")
+    assert definitions.args["name"] == "orders-service CI"
+    first, second = requests_to(httpserver, f"{API}/build/builds")
+    common = {
+        "definitions": "7",
+        "branchName": "refs/heads/main",
+        "resultFilter": "failed",
+        "queryOrder": "queueTimeDescending",
+        "$top": "3",
+    }
+    assert {k: first.args[k] for k in common} == common
+    assert first.args["minTime"].startswith("2024-04-01T00:00:00")
+    assert "continuationToken" not in first.args
+    assert {k: second.args[k] for k in common} == common
+    assert second.args["continuationToken"] == "2024-05-03T08:12:44.9021573Z"
+
+
+def test_runs_stop_when_the_server_has_no_more_pages(httpserver: HTTPServer) -> None:
+    serve_metadata(httpserver)
+    httpserver.expect_request(f"{API}/build/builds").respond_with_json(fixture("builds_page2.json"))
+    listed = list(make(httpserver).runs(PROJECT, RunFilter(limit=10, status=Status.SUCCESS)))
+    # Both builds failed: "success" is asked of the server as completed builds and checked here.
+    assert listed == []
+    [request] = requests_to(httpserver, f"{API}/build/builds")
+    assert request.args["statusFilter"] == "completed"
+    assert "resultFilter" not in request.args
+
+
+RATE_LIMITED = {
+    "Retry-After": "7",
+    "X-RateLimit-Resource": "Build/Builds",
+    "X-RateLimit-Delay": "3.271",
+    "X-RateLimit-Limit": "200",
+    "X-RateLimit-Remaining": "0",
+    "X-RateLimit-Reset": "1714557600",
+}
+
+
+def test_a_rate_limit_waits_what_retry_after_asks_then_succeeds(httpserver: HTTPServer) -> None:
+    httpserver.expect_oneshot_request(BUILD).respond_with_data(
+        "Request was blocked due to exceeding usage of resource 'Build/Builds'.",
+        status=429,
+        headers=RATE_LIMITED,
+        content_type="text/plain",
+    )
+    serve_build(httpserver)
+    sleeps: list[float] = []
+    info = make(httpserver, sleeps=sleeps).run(ref_of(httpserver))
+    assert info.status == "failure"
+    assert sleeps == [7.0]
+    assert len(requests_to(httpserver, BUILD)) == 2
+
+
+def test_a_rate_limit_that_does_not_lift_is_a_clear_error(httpserver: HTTPServer) -> None:
+    serve_metadata(httpserver)
+    httpserver.expect_request(BUILD).respond_with_data("blocked", status=429, headers=RATE_LIMITED)
+    sleeps: list[float] = []
+    with pytest.raises(ProviderError) as err:
+        make(httpserver, retries=2, sleeps=sleeps).run(ref_of(httpserver))
+    assert "Azure DevOps rate limit exceeded (HTTP 429); it resets in 7 s" in str(err.value)
+    assert sleeps == [7.0, 7.0]
+    assert len(requests_to(httpserver, BUILD)) == 3
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "says"),
+    [
+        (401, "", f"Azure DevOps rejected the token (HTTP 401): check {SETTING} ({READ_SCOPES})"),
+        (403, "", f"Azure DevOps refused access (HTTP 403): the token in {SETTING} needs {READ_SCOPES}"),
+        (
+            404,
+            "error_build_not_found.json",
+            f"not found on Azure DevOps (HTTP 404): check the URL, or the token in {SETTING}",
+        ),
+    ],
+)
+def test_refusals_name_the_token_setting(httpserver: HTTPServer, status: int, body: str, says: str) -> None:
+    serve_metadata(httpserver)
+    payload = text(body) if body else ""
+    httpserver.expect_request(BUILD).respond_with_data(payload, status=status, content_type="application/json")
+    sleeps: list[float] = []
+    with pytest.raises(ProviderError) as err:
+        make(httpserver, sleeps=sleeps).run(ref_of(httpserver))
+    message = str(err.value)
+    assert says in message
+    assert "\n" not in message and TOKEN not in message
+    assert sleeps == []
+
+
+def test_without_a_token_a_401_says_to_set_one(httpserver: HTTPServer) -> None:
+    serve_metadata(httpserver)
+    httpserver.expect_request(BUILD).respond_with_data("", status=401)
+    with pytest.raises(ProviderError, match=f"Azure DevOps needs a token \\(HTTP 401\\): set {SETTING}"):
+        make(httpserver, token=None).run(ref_of(httpserver))
+    assert "Authorization" not in requests_to(httpserver, BUILD)[0].headers
+
+
+def test_a_sign_in_page_instead_of_data_is_a_rejected_token(httpserver: HTTPServer) -> None:
+    serve_metadata(httpserver)
+    httpserver.expect_request(BUILD).respond_with_data(
+        "<html><head><title>Azure DevOps Services | Sign In</title></head></html>", status=203, content_type="text/html"
+    )
+    with pytest.raises(ProviderError, match="Azure DevOps rejected the token \\(HTTP 401\\)"):
+        make(httpserver).run(ref_of(httpserver))
+
+
+def test_azure_error_messages_reach_the_user(httpserver: HTTPServer) -> None:
+    serve_metadata(httpserver)
+    httpserver.expect_request(BUILD, method="PATCH").respond_with_json(
+        {
+            "$id": "1",
+            "innerException": None,
+            "message": "Build 1234 cannot be retried because it is still in progress.",
+            "typeName": "Microsoft.TeamFoundation.Build.WebApi.InvalidBuildException, "
+            "Microsoft.TeamFoundation.Build2.WebApi",
+            "typeKey": "InvalidBuildException",
+            "errorCode": 0,
+            "eventId": 3000,
+        },
+        status=400,
+    )
+    with pytest.raises(ProviderError) as err:
+        make(httpserver).rerun_failed(ref_of(httpserver), dry_run=False)
+    assert str(err.value).endswith(
+        "Azure DevOps answered HTTP 400: Build 1234 cannot be retried because it is still in progress."
+    )
+
+
+def test_a_64_mb_log_streams_to_disk_in_bounded_memory(httpserver: HTTPServer, tmp_path: Path) -> None:
+    line = b"2024-05-01T10:00:01.1234567Z " + b"PASSED tests/test_load.py::test_case " + b"x" * 52 + b"\n"
+    block = line * 512
+    blocks = (64 * 1024 * 1024) // len(block) + 1
+
+    def huge(request: Request) -> Response:
+        def chunks() -> Iterator[bytes]:
+            for _ in range(blocks):
+                yield block
+
+        return Response(chunks(), content_type="text/plain; charset=utf-8")
+
+    httpserver.expect_request(f"{BUILD}/logs/9").respond_with_handler(huge)
+    serve_build(httpserver)
+    provider = make(httpserver)
+    tracemalloc.start()
+    try:
+        material = provider.fetch(ref_of(httpserver), tmp_path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (tmp_path / "Test _ Unit tests.log").stat().st_size == blocks * len(block) > 64 * 1024 * 1024
+    assert len(material.logs) == 1
+    assert peak < 16 * 1024 * 1024
+
+
+def test_dry_run_writes_send_nothing(httpserver: HTTPServer) -> None:
+    provider = make(httpserver)
+    ref = ref_of(httpserver)
+    base = httpserver.url_for(ORG)
+
+    rerun = provider.rerun_failed(ref)
+    assert (rerun.dry_run, rerun.done, rerun.method) == (True, False, "PATCH")
+    assert rerun.endpoint == f"{base}/{PROJECT}/_apis/build/builds/1234?retry=true"
+    assert rerun.payload == {} and rerun.detail == "would retry the failed jobs of build 1234"
+
+    cancel = provider.cancel(ref)
+    assert (cancel.method, cancel.payload) == ("PATCH", {"status": "cancelling"})
+
+    trigger = provider.trigger(PROJECT, "main", {"python": "3.12"}, workflow="orders-service CI")
+    assert (trigger.method, trigger.endpoint) == ("POST", f"{base}/{PROJECT}/_apis/build/builds")
+    assert trigger.payload == {
+        "definition": {"name": "orders-service CI"},
+        "sourceBranch": "refs/heads/main",
+        "parameters": '{"python": "3.12"}',
+    }
+
+    comment = provider.comment(ref, "cimedic: test failure")
+    assert comment.method == "POST"
+    assert comment.payload["comments"][0]["content"] == "cimedic: test failure"
+
+    assert httpserver.log == []
+
+
+def test_rerun_failed_and_cancel_patch_the_build(httpserver: HTTPServer) -> None:
+    serve_metadata(httpserver)
+    answer = fixture("build.json") | {"status": "inProgress", "result": None}
+    httpserver.expect_request(BUILD, method="PATCH").respond_with_json(answer)
+    provider = make(httpserver)
+
+    rerun = provider.rerun_failed(ref_of(httpserver), dry_run=False)
+    assert (rerun.done, rerun.detail) == (True, "build 1234 is inProgress")
+    cancel = provider.cancel(ref_of(httpserver), dry_run=False)
+    assert cancel.done
+
+    retry_request, cancel_request = requests_to(httpserver, BUILD, "PATCH")
+    assert retry_request.args["retry"] == "true"
+    assert retry_request.get_json() == {}
+    assert "retry" not in cancel_request.args
+    assert cancel_request.get_json() == {"status": "cancelling"}
+
+
+def test_trigger_resolves_the_pipeline_name_and_queues_a_build(httpserver: HTTPServer) -> None:
+    serve_metadata(httpserver)
+    httpserver.expect_request(f"{API}/build/definitions").respond_with_json(fixture("definitions.json"))
+    httpserver.expect_request(f"{API}/build/builds", method="POST").respond_with_json(fixture("build_queued.json"))
+
+    result = make(httpserver).trigger(PROJECT, "main", {"python": "3.12"}, workflow="orders-service CI", dry_run=False)
+    assert result.done
+    assert result.detail.startswith("queued build 1311 (20240503.7)")
+    [queued] = requests_to(httpserver, f"{API}/build/builds", "POST")
+    assert queued.get_json() == {
+        "definition": {"id": 7},
+        "sourceBranch": "refs/heads/main",
+        "parameters": '{"python": "3.12"}',
+    }
+    with pytest.raises(ProviderError, match="trigger needs the pipeline"):
+        make(httpserver).trigger(PROJECT, "main", {}, dry_run=False)
+
+
+def test_comment_starts_a_thread_on_the_pull_request(httpserver: HTTPServer) -> None:
+    serve_metadata(httpserver)
+    httpserver.expect_request(BUILD).respond_with_json(fixture("build.json"))
+    threads = f"{ORG}/{PROJECT}/_apis/git/repositories/a4bcf5f2-8a5e-4f8c-9b4c-3f1c7d0e2b11/pullRequests/12/threads"
+    httpserver.expect_request(threads, method="POST").respond_with_json(fixture("thread.json"))
+
+    result = make(httpserver).comment(ref_of(httpserver), "cimedic: test failure", dry_run=False)
+    assert (result.done, result.target, result.detail) == (True, f"{PROJECT} PR 12", "thread 148 on pull request 12")
+    [posted] = requests_to(httpserver, threads, "POST")
+    assert posted.get_json() == {
+        "comments": [{"parentCommentId": 0, "content": "cimedic: test failure", "commentType": "text"}],
+        "status": "active",
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"sourceBranch": "refs/heads/main", "triggerInfo": {}}, "was not built for a pull request"),
+        ({"repository": {"id": "fabrikam/orders-service", "type": "GitHub"}}, "lives on GitHub, not Azure Repos"),
+    ],
+)
+def test_comment_needs_a_pull_request_on_azure_repos(httpserver: HTTPServer, change: dict[str, Any], says: str) -> None:
+    serve_metadata(httpserver)
+    httpserver.expect_request(BUILD).respond_with_json(fixture("build.json") | change)
+    with pytest.raises(ProviderError, match=says):
+        make(httpserver).comment(ref_of(httpserver), "hello", dry_run=False)
+    assert not [req for req, _ in httpserver.log if req.method == "POST"]
+
+
+def test_an_unreachable_server_is_one_line_after_retries(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    base = f"http://127.0.0.1:{port}/org"
+    sleeps: list[float] = []
+    provider = AzureDevOpsProvider(base, TOKEN, CIClient(timeout_s=2, retries=1), sleep=sleeps.append)
+    ref = RunRef(platform=Platform.AZURE_DEVOPS, base_url=base, project=PROJECT, run_id="1234")
+    with pytest.raises(ProviderError) as err:
+        provider.fetch(ref, tmp_path)
+    message = str(err.value)
+    assert f"cannot reach Azure DevOps at {base}: " in message
+    assert "\n" not in message and TOKEN not in message
+    assert len(sleeps) == 1
+
+
+def test_a_server_slower_than_the_timeout_is_no_answer(httpserver: HTTPServer) -> None:
+    serve_metadata(httpserver)
+
+    def slow(request: Request) -> Response:
+        time.sleep(0.8)
+        return Response(text("build.json"), content_type="application/json")
+
+    httpserver.expect_request(BUILD).respond_with_handler(slow)
+    provider = AzureDevOpsProvider(httpserver.url_for(ORG), TOKEN, CIClient(timeout_s=0.2, retries=0))
+    started = time.monotonic()
+    with pytest.raises(ProviderError, match=r"cannot reach Azure DevOps at .*timed out"):
+        provider.run(ref_of(httpserver))
+    # ci.timeout_s bounds the request, and the SDK adds no tries of its own (msrest's default is three).
+    assert time.monotonic() - started < 0.7
+    # The server logs a request once its handler returns; wait for it so the next test starts clean.
+    while not requests_to(httpserver, BUILD) and time.monotonic() - started < 5:
+        time.sleep(0.05)
+    assert len(requests_to(httpserver, BUILD)) == 1
+
+
+def test_the_provider_comes_from_settings(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SETTING, TOKEN)
+    get_settings.cache_clear()
+    provider = provider_for(Platform.AZURE_DEVOPS, httpserver.url_for(ORG), get_settings())
+    assert isinstance(provider, AzureDevOpsProvider)
+    serve_build(httpserver)
+    assert provider.run(ref_of(httpserver)).number == "20240501.3"
+    [request] = requests_to(httpserver, BUILD)
+    assert request.headers["Authorization"] == "Basic " + base64.b64encode(f":{TOKEN}".encode()).decode()
