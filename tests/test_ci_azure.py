@@ -25,6 +25,7 @@ from cimedic.investigate import diagnose
 from cimedic.models import Platform, Status
 from cimedic.settings import CIClient, Limits, get_settings
 from cimedic.tools.ci.azure import READ_SCOPES, AzureDevOpsProvider
+from cimedic.tools.ci.azure_session import classify
 from cimedic.tools.ci.base import RunFilter, RunRef
 from cimedic.tools.ci.guard import ProviderError
 from cimedic.tools.ci.providers import provider_for
@@ -38,6 +39,9 @@ TOKEN = "azdopat7q2m9x4k1v8c3n6b5z0w"
 SETTING = "CIMEDIC_AZURE_DEVOPS_TOKEN"
 LINT_JOB = "2d2b5a31-6c1e-5f6a-9b0d-7e3c4a2f1b08"
 UNIT_JOB = "c8e6f3a2-1d4b-5e9f-8a7c-0b2d3e4f5a61"
+REPO_ID = "a4bcf5f2-8a5e-4f8c-9b4c-3f1c7d0e2b11"
+THREADS = f"{API}/git/repositories/{REPO_ID}/pullRequests/12/threads"
+WRITES = {"POST", "PATCH", "PUT", "DELETE"}
 
 
 def fixture(name: str) -> Any:
@@ -96,6 +100,11 @@ def ref_of(server: HTTPServer, job_id: str | None = None) -> RunRef:
 
 def requests_to(server: HTTPServer, path: str, method: str = "GET") -> list[Request]:
     return [req for req, _ in server.log if req.path == path and req.method == method]
+
+
+def writes(server: HTTPServer) -> list[Request]:
+    """What changed something on the server: a dry run may read (GET, and the SDK's OPTIONS metadata), never this."""
+    return [req for req, _ in server.log if req.method in WRITES]
 
 
 def test_a_failed_build_fetched_and_diagnosed_end_to_end(httpserver: HTTPServer, tmp_path: Path) -> None:
@@ -366,6 +375,90 @@ def test_azure_error_messages_reach_the_user(httpserver: HTTPServer) -> None:
     )
 
 
+WEB_PAGE = "<!DOCTYPE html><html><head><title>Welcome to nginx!</title></head><body>It works</body></html>"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "why"),
+    [
+        ("text/html; charset=utf-8", WEB_PAGE, "the _apis metadata is not JSON"),
+        ("application/json", WEB_PAGE, "the _apis metadata is not JSON"),
+        ("application/json", '{"status": "ok"}', "the _apis metadata lists no APIs"),
+    ],
+)
+def test_a_url_that_is_no_azure_devops_collection_is_one_line(
+    httpserver: HTTPServer, content_type: str, body: str, why: str
+) -> None:
+    # The SDK's first request to a URL is OPTIONS {url}/_apis for its route metadata; a plain web server (or a
+    # proxy that labels its page JSON) answers it with a page, which msrest only reports as a DeserializationError.
+    # A path of its own: the SDK caches route metadata per URL for the process.
+    org = "/not-a-collection"
+    httpserver.expect_request(f"{org}/_apis", method="OPTIONS").respond_with_data(body, content_type=content_type)
+    base = httpserver.url_for(org)
+    sleeps: list[float] = []
+    provider = AzureDevOpsProvider(base, TOKEN, CIClient(timeout_s=10, retries=2), sleep=sleeps.append)
+    ref = RunRef(platform=Platform.AZURE_DEVOPS, base_url=base, project=PROJECT, run_id="1234")
+    with pytest.raises(ProviderError) as err:
+        provider.run(ref)
+    assert str(err.value) == (
+        f"{base}/{PROJECT} build 1234: Azure DevOps answered HTTP 200: "
+        f"{base} is not an Azure DevOps server or collection URL ({why})"
+    )
+    assert sleeps == []  # not worth another try
+    assert [(req.method, req.path) for req, _ in httpserver.log] == [("OPTIONS", f"{org}/_apis")]
+
+
+def test_a_page_instead_of_build_data_is_one_line(httpserver: HTTPServer) -> None:
+    # The metadata is fine but a proxy answers the build itself with a page (and 200).
+    serve_metadata(httpserver)
+    httpserver.expect_request(BUILD).respond_with_data(WEB_PAGE, content_type="text/html")
+    with pytest.raises(ProviderError) as err:
+        make(httpserver).run(ref_of(httpserver))
+    assert str(err.value).endswith(
+        "Azure DevOps answered HTTP 200: the answer is not Azure DevOps JSON: "
+        "Cannot deserialize content-type: text/html"
+    )
+    assert len(requests_to(httpserver, BUILD)) == 1
+
+
+def test_a_server_without_a_route_the_sdk_needs_is_one_line(httpserver: HTTPServer) -> None:
+    # An old TFS collection: route metadata without the build timeline. The SDK then looks at the deployment
+    # level (the URL's parent) too, and raises ValueError("API resource location ... is not registered on ...").
+    collection = "/tfs/legacy"  # the SDK lowercases the URL it reads metadata from
+    options = fixture("options.json")
+    options["value"] = [loc for loc in options["value"] if loc["resourceName"] != "Timeline"]
+    options["count"] = len(options["value"])
+    httpserver.expect_request(f"{collection}/_apis", method="OPTIONS").respond_with_json(options)
+    httpserver.expect_request("/tfs/_apis", method="OPTIONS").respond_with_json(options)
+    # On-premises servers list no resource areas: every client uses the collection URL.
+    httpserver.expect_request(f"{collection}/_apis/ResourceAreas").respond_with_json({"count": 0, "value": []})
+    httpserver.expect_request(f"{collection}/{PROJECT}/_apis/build/builds/1234").respond_with_json(
+        fixture("build.json")
+    )
+    base = httpserver.url_for(collection)
+    sleeps: list[float] = []
+    provider = AzureDevOpsProvider(base, TOKEN, CIClient(timeout_s=10, retries=2), sleep=sleeps.append)
+    ref = RunRef(platform=Platform.AZURE_DEVOPS, base_url=base, project=PROJECT, run_id="1234")
+    with pytest.raises(ProviderError) as err:
+        provider.run(ref)
+    assert str(err.value) == (
+        f"{base}/{PROJECT} build 1234: Azure DevOps answered HTTP 200: "
+        "this Azure DevOps server has no API for build timelines; it may be too old"
+    )
+    assert sleeps == []
+    assert not [req for req, _ in httpserver.log if "Timeline" in req.path]
+
+
+def test_a_route_cimedic_has_no_name_for_is_named_by_its_id() -> None:
+    exc = ValueError("API resource location 00000000-1111-2222-3333-444444444444 is not registered on https://tfs/c.")
+    failure = classify(exc)
+    assert failure is not None and failure.status == 200
+    assert failure.message == (
+        "this Azure DevOps server has no API for the route 00000000-1111-2222-3333-444444444444; it may be too old"
+    )
+    assert classify(ValueError("some other value error")) is None
+
+
 def test_a_64_mb_log_streams_to_disk_in_bounded_memory(httpserver: HTTPServer, tmp_path: Path) -> None:
     line = b"2024-05-01T10:00:01.1234567Z " + b"PASSED tests/test_load.py::test_case " + b"x" * 52 + b"\n"
     block = line * 512
@@ -392,7 +485,7 @@ def test_a_64_mb_log_streams_to_disk_in_bounded_memory(httpserver: HTTPServer, t
     assert peak < 16 * 1024 * 1024
 
 
-def test_dry_run_writes_send_nothing(httpserver: HTTPServer) -> None:
+def test_dry_run_rerun_and_cancel_send_nothing(httpserver: HTTPServer) -> None:
     provider = make(httpserver)
     ref = ref_of(httpserver)
     base = httpserver.url_for(ORG)
@@ -403,21 +496,56 @@ def test_dry_run_writes_send_nothing(httpserver: HTTPServer) -> None:
     assert rerun.payload == {} and rerun.detail == "would retry the failed jobs of build 1234"
 
     cancel = provider.cancel(ref)
-    assert (cancel.method, cancel.payload) == ("PATCH", {"status": "cancelling"})
+    assert (cancel.method, cancel.endpoint) == ("PATCH", f"{base}/{PROJECT}/_apis/build/builds/1234")
+    assert cancel.payload == {"status": "cancelling"}
+
+    assert httpserver.log == []
+
+
+def test_dry_run_trigger_resolves_the_pipeline_name_and_sends_nothing(httpserver: HTTPServer) -> None:
+    serve_metadata(httpserver)
+    httpserver.expect_request(f"{API}/build/definitions").respond_with_json(fixture("definitions.json"))
+    provider = make(httpserver)
 
     trigger = provider.trigger(PROJECT, "main", {"python": "3.12"}, workflow="orders-service CI")
-    assert (trigger.method, trigger.endpoint) == ("POST", f"{base}/{PROJECT}/_apis/build/builds")
+    assert (trigger.dry_run, trigger.done, trigger.method) == (True, False, "POST")
+    assert trigger.endpoint == f"{httpserver.url_for(ORG)}/{PROJECT}/_apis/build/builds"
+    # The exact body the real trigger posts (test_trigger_resolves_the_pipeline_name_and_queues_a_build).
     assert trigger.payload == {
-        "definition": {"name": "orders-service CI"},
+        "definition": {"id": 7},
         "sourceBranch": "refs/heads/main",
         "parameters": '{"python": "3.12"}',
     }
+    assert trigger.detail == "would queue pipeline orders-service CI (definition 7) on refs/heads/main"
+    [definitions] = requests_to(httpserver, f"{API}/build/definitions")
+    assert definitions.args["name"] == "orders-service CI"
 
-    comment = provider.comment(ref, "cimedic: test failure")
-    assert comment.method == "POST"
-    assert comment.payload["comments"][0]["content"] == "cimedic: test failure"
-
+    # A definition id needs no lookup.
+    httpserver.clear_log()
+    by_id = provider.trigger(PROJECT, "release/2.4", {}, workflow="7")
+    assert by_id.payload == {"definition": {"id": 7}, "sourceBranch": "refs/heads/release/2.4"}
     assert httpserver.log == []
+
+    # An unknown name is refused as the real trigger refuses it.
+    with pytest.raises(ProviderError, match="no pipeline named 'nightly'"):
+        provider.trigger(PROJECT, "main", {}, workflow="nightly")
+    assert writes(httpserver) == []
+
+
+def test_dry_run_comment_reads_the_build_to_name_the_thread_endpoint(httpserver: HTTPServer) -> None:
+    serve_metadata(httpserver)
+    httpserver.expect_request(BUILD).respond_with_json(fixture("build.json"))
+
+    comment = make(httpserver).comment(ref_of(httpserver), "cimedic: test failure")
+    assert (comment.dry_run, comment.done, comment.method) == (True, False, "POST")
+    assert comment.endpoint == httpserver.url_for(THREADS)
+    assert (comment.target, comment.detail) == (f"{PROJECT} PR 12", "would start a thread on pull request 12")
+    assert comment.payload == {
+        "comments": [{"parentCommentId": 0, "content": "cimedic: test failure", "commentType": "text"}],
+        "status": "active",
+    }
+    assert len(requests_to(httpserver, BUILD)) == 1
+    assert writes(httpserver) == []
 
 
 def test_rerun_failed_and_cancel_patch_the_build(httpserver: HTTPServer) -> None:
@@ -459,31 +587,35 @@ def test_trigger_resolves_the_pipeline_name_and_queues_a_build(httpserver: HTTPS
 def test_comment_starts_a_thread_on_the_pull_request(httpserver: HTTPServer) -> None:
     serve_metadata(httpserver)
     httpserver.expect_request(BUILD).respond_with_json(fixture("build.json"))
-    threads = f"{ORG}/{PROJECT}/_apis/git/repositories/a4bcf5f2-8a5e-4f8c-9b4c-3f1c7d0e2b11/pullRequests/12/threads"
-    httpserver.expect_request(threads, method="POST").respond_with_json(fixture("thread.json"))
+    httpserver.expect_request(THREADS, method="POST").respond_with_json(fixture("thread.json"))
 
     result = make(httpserver).comment(ref_of(httpserver), "cimedic: test failure", dry_run=False)
     assert (result.done, result.target, result.detail) == (True, f"{PROJECT} PR 12", "thread 148 on pull request 12")
-    [posted] = requests_to(httpserver, threads, "POST")
+    assert result.endpoint == httpserver.url_for(THREADS)
+    [posted] = requests_to(httpserver, THREADS, "POST")
     assert posted.get_json() == {
         "comments": [{"parentCommentId": 0, "content": "cimedic: test failure", "commentType": "text"}],
         "status": "active",
     }
 
 
+@pytest.mark.parametrize("dry_run", [True, False])
 @pytest.mark.parametrize(
     ("change", "says"),
     [
-        ({"sourceBranch": "refs/heads/main", "triggerInfo": {}}, "was not built for a pull request"),
+        ({"sourceBranch": "refs/heads/main", "triggerInfo": {}}, "build 1234 was not built for a pull request"),
         ({"repository": {"id": "fabrikam/orders-service", "type": "GitHub"}}, "lives on GitHub, not Azure Repos"),
     ],
 )
-def test_comment_needs_a_pull_request_on_azure_repos(httpserver: HTTPServer, change: dict[str, Any], says: str) -> None:
+def test_comment_needs_a_pull_request_on_azure_repos(
+    httpserver: HTTPServer, change: dict[str, Any], says: str, dry_run: bool
+) -> None:
     serve_metadata(httpserver)
     httpserver.expect_request(BUILD).respond_with_json(fixture("build.json") | change)
+    # A dry run refuses it the same way: it reads the build as the comment does.
     with pytest.raises(ProviderError, match=says):
-        make(httpserver).comment(ref_of(httpserver), "hello", dry_run=False)
-    assert not [req for req, _ in httpserver.log if req.method == "POST"]
+        make(httpserver).comment(ref_of(httpserver), "hello", dry_run=dry_run)
+    assert writes(httpserver) == []
 
 
 def test_an_unreachable_server_is_one_line_after_retries(tmp_path: Path) -> None:

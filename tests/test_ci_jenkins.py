@@ -33,6 +33,8 @@ FS_JOB = "tools/nightly-report"
 FS_BUILD = "/job/tools/job/nightly-report/57"
 GATEWAY = "/job/platform/job/api-gateway/api/json"
 MB = "/job/acme/job/payments"
+SETTINGS = "CIMEDIC_JENKINS_USER / CIMEDIC_JENKINS_TOKEN"
+WRITES = {"POST", "PATCH", "PUT", "DELETE"}
 
 
 def load(name: str) -> Any:
@@ -367,8 +369,9 @@ def test_a_retry_after_beyond_the_bound_fails_at_once(httpserver: HTTPServer) ->
 @pytest.mark.parametrize(
     ("status", "wording"),
     [
-        (401, "rejected the token (HTTP 401): check CIMEDIC_JENKINS_TOKEN"),
-        (403, "refused access (HTTP 403): the token in CIMEDIC_JENKINS_TOKEN needs Overall/Read + Job/Read"),
+        # A 401 is a wrong user as well as a wrong token: both settings are named.
+        (401, f"rejected the token (HTTP 401): check {SETTINGS} (Overall/Read + Job/Read)"),
+        (403, f"refused access (HTTP 403): the token in {SETTINGS} needs Overall/Read + Job/Read"),
         (404, "not found on Jenkins (HTTP 404)"),
     ],
 )
@@ -391,7 +394,7 @@ def test_refusals_name_the_token_setting_and_never_the_token(httpserver: HTTPSer
 
 def test_anonymous_access_refused_asks_for_a_token(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/crumbIssuer/api/json").respond_with_data("", status=401)
-    with pytest.raises(ProviderError, match="needs a token \\(HTTP 401\\): set CIMEDIC_JENKINS_TOKEN"):
+    with pytest.raises(ProviderError, match=f"needs a token \\(HTTP 401\\): set {SETTINGS} \\("):
         make(httpserver, token=None, user=None).run(ref(httpserver, FS_JOB, "57"))
     request = httpserver.log[0][0]
     assert "Authorization" not in request.headers
@@ -469,18 +472,40 @@ def test_a_64_mb_console_log_streams_to_disk_in_bounded_memory(httpserver: HTTPS
 # 8. writes -----------------------------------------------------------------------------------
 
 
-def test_dry_run_writes_send_nothing(httpserver: HTTPServer) -> None:
+def writes(server: HTTPServer) -> list[Request]:
+    return [request for request, _ in server.log if request.method in WRITES]
+
+
+def test_dry_run_cancel_and_trigger_send_nothing(httpserver: HTTPServer) -> None:
     provider = make(httpserver)
-    rerun = provider.rerun_failed(ref(httpserver, FS_JOB, "57"))
     cancel = provider.cancel(ref(httpserver, PR_JOB, "4"))
     trigger = provider.trigger("acme/payments", "feature/ledger-export", {"DEPLOY": "false"})
     assert httpserver.log == []
-    assert all(w.dry_run and not w.done and w.method == "POST" for w in (rerun, cancel, trigger))
-    assert rerun.endpoint == "/job/tools/job/nightly-report/build"
-    assert "would start a new build" in rerun.detail
+    assert all(w.dry_run and not w.done and w.method == "POST" for w in (cancel, trigger))
     assert (cancel.endpoint, cancel.detail) == ("/job/acme/job/payments/job/PR-12/4/stop", "would abort build #4")
     assert trigger.endpoint == "/job/acme/job/payments/job/feature%252Fledger-export/buildWithParameters"
     assert trigger.payload == {"DEPLOY": "false"}
+
+
+def test_dry_run_rerun_reads_the_build_to_name_the_exact_request(httpserver: HTTPServer) -> None:
+    serve_freestyle(httpserver)
+    rerun = make(httpserver).rerun_failed(ref(httpserver, FS_JOB, "57"))
+    assert (rerun.dry_run, rerun.done, rerun.method) == (True, False, "POST")
+    # What the real rerun sends: buildWithParameters with the failed build's parameters (the password one
+    # exports no value and is not replayed).
+    assert rerun.endpoint == "/job/tools/job/nightly-report/buildWithParameters"
+    assert rerun.payload == {"TARGET": "staging", "DRY_RUN": "false"}
+    assert rerun.detail == "would start a new build of tools/nightly-report like #57 with its parameters"
+    assert [request.path for request, _ in httpserver.log] == ["/crumbIssuer/api/json", f"{FS_BUILD}/api/json"]
+    assert writes(httpserver) == []
+
+
+def test_dry_run_rerun_of_a_build_without_parameters_names_build(httpserver: HTTPServer) -> None:
+    serve_pr(httpserver)
+    rerun = make(httpserver).rerun_failed(ref(httpserver, PR_JOB, "4"))
+    assert (rerun.endpoint, rerun.payload) == ("/job/acme/job/payments/job/PR-12/build", {})
+    assert rerun.detail == "would start a new build of acme/payments/PR-12 like #4"
+    assert writes(httpserver) == []
 
 
 def test_cancel_posts_stop_with_the_crumb(httpserver: HTTPServer) -> None:
@@ -511,10 +536,11 @@ def test_rerun_failed_builds_again_with_the_failed_builds_parameters(httpserver:
     assert (post.method, post.args.to_dict()) == ("POST", {"TARGET": "staging", "DRY_RUN": "false"})
 
 
-def test_rerun_of_a_build_that_did_not_fail_is_refused(httpserver: HTTPServer) -> None:
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_rerun_of_a_build_that_did_not_fail_is_refused(httpserver: HTTPServer, dry_run: bool) -> None:
     serve_freestyle(httpserver, load("freestyle_build.json") | {"result": "SUCCESS"})
-    with pytest.raises(ProviderError, match="not failed: nothing to rerun"):
-        make(httpserver).rerun_failed(ref(httpserver, FS_JOB, "57"), dry_run=False)
+    with pytest.raises(ProviderError, match="build #57 is success, not failed: nothing to rerun"):
+        make(httpserver).rerun_failed(ref(httpserver, FS_JOB, "57"), dry_run=dry_run)
     assert all(request.method == "GET" for request, _ in httpserver.log)
 
 

@@ -248,6 +248,8 @@ class AzureDevOpsProvider:
         if inputs:
             # Queue-time variables, as the Builds API takes them: one JSON object in a string.
             payload["parameters"] = json.dumps(inputs)
+        # A pipeline name is resolved to its definition id (a read) even in a dry run: the payload is the exact one.
+        definition_id = self._definition_id(project, workflow)
         result = WriteResult(
             kind=WriteKind.TRIGGER,
             platform=Platform.AZURE_DEVOPS,
@@ -255,17 +257,11 @@ class AzureDevOpsProvider:
             dry_run=dry_run,
             method="POST",
             endpoint=self._endpoint(project, "build/builds"),
+            payload={"definition": {"id": definition_id}, **payload},
         )
         if dry_run:
-            # A name is resolved to its definition id only when the write happens: a dry run sends nothing.
-            definition = {"id": int(workflow)} if workflow.isdigit() else {"name": workflow}
-            return result.model_copy(
-                update={
-                    "payload": {"definition": definition, **payload},
-                    "detail": f"would queue pipeline {workflow} on {payload['sourceBranch']}",
-                }
-            )
-        definition_id = self._definition_id(project, workflow)
+            what = f"pipeline {workflow}" if workflow.isdigit() else f"pipeline {workflow} (definition {definition_id})"
+            return result.model_copy(update={"detail": f"would queue {what} on {payload['sourceBranch']}"})
         build = Build(
             definition=DefinitionReference(id=definition_id),
             source_branch=payload["sourceBranch"],
@@ -274,29 +270,14 @@ class AzureDevOpsProvider:
         queued = self.guard.call(project, lambda: self._builds().queue_build(build, project), write=True)
         return result.model_copy(
             update={
-                "payload": {"definition": {"id": definition_id}, **payload},
                 "done": True,
                 "detail": f"queued build {queued.id} ({queued.build_number}): {self._web(project, queued)}",
             }
         )
 
-    def comment(self, ref: RunRef, body: str, *, dry_run: bool = True) -> WriteResult:
-        build_id = self._build_id(ref)
-        payload = {"comments": [{"parentCommentId": 0, "content": body, "commentType": "text"}], "status": "active"}
-        result = WriteResult(
-            kind=WriteKind.COMMENT,
-            platform=Platform.AZURE_DEVOPS,
-            target=f"{ref.project} build {build_id}",
-            dry_run=dry_run,
-            method="POST",
-            endpoint=self._endpoint(ref.project, "git/repositories/{repository}/pullRequests/{pullRequest}/threads"),
-            payload=payload,
-        )
-        if dry_run:
-            return result.model_copy(
-                update={"detail": f"would start a thread on the pull request build {build_id} was built for"}
-            )
-        subject = self._subject(ref)
+    def _pull_request(self, ref: RunRef) -> tuple[str, str]:
+        """The Azure Repos repository id and pull request number the build was built for (reads the build)."""
+        subject, build_id = self._subject(ref), self._build_id(ref)
         build = self.guard.call(subject, lambda: self._builds().get_build(ref.project, build_id))
         number = m.pull_request(build)
         repo = build.repository
@@ -306,18 +287,29 @@ class AzureDevOpsProvider:
         if repo is None or repo.type != "TfsGit":
             where = repo.type if repo is not None else "an unknown host"
             raise ProviderError(subject, f"the pull request of build {build_id} lives on {where}, not Azure Repos")
+        return str(repo.id), str(number)
+
+    def comment(self, ref: RunRef, body: str, *, dry_run: bool = True) -> WriteResult:
+        # Where the thread goes depends on the build (its repository and PR), so even a dry run reads the build.
+        repo_id, number = self._pull_request(ref)
+        payload = {"comments": [{"parentCommentId": 0, "content": body, "commentType": "text"}], "status": "active"}
+        result = WriteResult(
+            kind=WriteKind.COMMENT,
+            platform=Platform.AZURE_DEVOPS,
+            target=f"{ref.project} PR {number}",
+            dry_run=dry_run,
+            method="POST",
+            endpoint=self._endpoint(ref.project, f"git/repositories/{repo_id}/pullRequests/{number}/threads"),
+            payload=payload,
+        )
+        if dry_run:
+            return result.model_copy(update={"detail": f"would start a thread on pull request {number}"})
         thread = GitPullRequestCommentThread(
             comments=[Comment(parent_comment_id=0, content=body, comment_type="text")], status="active"
         )
         created = self.guard.call(
-            subject, lambda: self._git().create_thread(thread, repo.id, int(number), project=ref.project), write=True
+            self._subject(ref),
+            lambda: self._git().create_thread(thread, repo_id, int(number), project=ref.project),
+            write=True,
         )
-        endpoint = self._endpoint(ref.project, f"git/repositories/{repo.id}/pullRequests/{number}/threads")
-        return result.model_copy(
-            update={
-                "endpoint": endpoint,
-                "target": f"{ref.project} PR {number}",
-                "done": True,
-                "detail": f"thread {created.id} on pull request {number}",
-            }
-        )
+        return result.model_copy(update={"done": True, "detail": f"thread {created.id} on pull request {number}"})

@@ -9,17 +9,26 @@ The SDK keeps no status code or headers on its exceptions (``_handle_error`` rai
 ``AzureDevOpsClientRequestError("... Operation returned a 429 status code.")``, with no Retry-After),
 and ``get_builds`` drops the ``x-ms-continuationtoken`` header. The hook sees the response first: an
 error answer becomes an ``AzureHttpError`` carrying status, headers and Azure's message, and the
-headers of the last answer stay readable for paging.
+headers of the last answer stay readable for paging. It also checks the route metadata (``OPTIONS
+{collection}/_apis``, the SDK's first request to a URL): a URL that is no Azure DevOps collection answers
+it with a web page, which msrest would only report as a ``DeserializationError``.
+
+A server that answers the metadata but lacks a route the SDK needs (an old TFS) makes the SDK raise
+``ValueError("API resource location ... is not registered on ...")``; ``classify`` names the API.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Mapping
 from typing import Any
 
 import requests
+
+# msrest raises azure-core's DeserializationError (msrest.exceptions imports it from there, implicitly).
+from azure.core.exceptions import DeserializationError
 from msrest.exceptions import ClientRequestError
 from requests.adapters import HTTPAdapter
 from requests.auth import HTTPBasicAuth
@@ -30,6 +39,18 @@ from cimedic.tools.ci.guard import HttpFailure
 ERROR_BODY_MAX = 16 * 1024
 # Connection refused, DNS, TLS, timeouts, and a body cut off mid-stream: worth another try.
 _NO_ANSWER = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+_UNREGISTERED = re.compile(r"^API resource location ([0-9a-fA-F-]{36}) is not registered on ")
+# The routes cimedic uses (location ids of the released 7.0 clients), by what they serve.
+_APIS = {
+    "e81700f7-3be2-46de-8624-2eb35882fcaa": "resource areas",
+    "0cd358e1-9217-4d94-8269-1c1ee6f93dcf": "builds",
+    "8baac422-4c6e-4de5-8532-db96d92acffa": "build timelines",
+    "35a80daf-7f30-45fc-86e8-6b813d9c90df": "build logs",
+    "dbeaf647-6167-421a-bda9-c9327b25e2e6": "build definitions",
+    "cadb3810-d47d-4a3c-a234-fe5f3be50138": "test runs",
+    "4637d869-3a76-4468-8057-0bb02aa385cf": "test results",
+    "ab6e2e5d-a0b7-4153-b64a-a4efe0d49449": "pull request threads",
+}
 
 
 class AzureHttpError(Exception):
@@ -80,6 +101,23 @@ def _azure_message(response: Response) -> str:
     return response.reason or ""
 
 
+def _metadata_problem(response: Response) -> str | None:
+    """Why a 2xx answer to ``OPTIONS {url}/_apis`` is not Azure DevOps route metadata, or None when it is."""
+    if response.request.method != "OPTIONS" or not 200 <= response.status_code < 300:
+        return None  # redirects are followed, and the metadata answer that ends them is checked
+    base = (response.url or "").split("?", 1)[0].removesuffix("/_apis")
+    if "json" not in response.headers.get("Content-Type", ""):
+        return f"{base} is not an Azure DevOps server or collection URL (the _apis metadata is not JSON)"
+    try:
+        # Small, and read whole by msrest right after in any case (requests keeps the content).
+        parsed = json.loads(response.content)
+    except ValueError:
+        return f"{base} is not an Azure DevOps server or collection URL (the _apis metadata is not JSON)"
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("value"), list):
+        return f"{base} is not an Azure DevOps server or collection URL (the _apis metadata lists no APIs)"
+    return None
+
+
 class AzureSession:
     """PAT credentials for msrest (anonymous without a token) that also set up each session it signs."""
 
@@ -109,6 +147,10 @@ class AzureSession:
         if response.status_code == 203 and "html" in response.headers.get("Content-Type", ""):
             # Azure's answer to credentials it does not accept when it would rather show a sign-in page.
             raise AzureHttpError(401, response.headers, "the sign-in page instead of data (203)")
+        problem = _metadata_problem(response)
+        if problem is not None:
+            # Reported as the answer it was (2xx, not what the SDK needs), as Jenkins' non-JSON answers are.
+            raise AzureHttpError(response.status_code, response.headers, problem)
         return response
 
     def last_header(self, name: str) -> str | None:
@@ -127,4 +169,12 @@ def classify(exc: BaseException) -> HttpFailure | None:
     inner = getattr(exc, "inner_exception", None)
     if isinstance(exc, ClientRequestError) and isinstance(inner, _NO_ANSWER):
         return HttpFailure(None, {}, str(inner))
+    # An answer, but not one the SDK can use: status 200 words it "answered HTTP 200: ..." and is not retried.
+    unregistered = _UNREGISTERED.match(str(exc)) if isinstance(exc, ValueError) else None
+    if unregistered:
+        api = _APIS.get(unregistered.group(1).lower(), f"the route {unregistered.group(1)}")
+        return HttpFailure(200, {}, f"this Azure DevOps server has no API for {api}; it may be too old")
+    if isinstance(exc, DeserializationError):
+        # A 2xx answer that is not the JSON the API promises (a proxy's or portal's page).
+        return HttpFailure(200, {}, f"the answer is not Azure DevOps JSON: {exc}")
     return None

@@ -2,7 +2,8 @@
 
 A provider reads a run (metadata, jobs, steps, timings), streams its logs to disk and collects
 its test reports, lists recent runs, and performs the few write operations self-healing needs.
-Writes are dry-run unless asked otherwise: they then say exactly what they would send.
+Writes are dry-run unless asked otherwise: they then say exactly what they would send, reading what
+they need to be exact but never writing.
 """
 
 from __future__ import annotations
@@ -86,7 +87,13 @@ class WriteResult(BaseModel):
 
 
 class CIProvider(Protocol):
-    """A CI platform (or local material) seen the same way by investigate, sweeps and self-healing."""
+    """A CI platform (or local material) seen the same way by investigate, sweeps and self-healing.
+
+    The writes (``rerun_failed``, ``cancel``, ``trigger``, ``comment``) are dry runs unless ``dry_run=False``.
+    A dry run may read (through the guard: GET, and the OPTIONS an SDK sends for route metadata) so that its
+    WriteResult names the exact endpoint and payload the write would send and it refuses what the write
+    would refuse; it never sends a write (POST, PATCH, PUT or DELETE).
+    """
 
     platform: Platform
 

@@ -87,7 +87,8 @@ class JenkinsProvider:
         self.guard = Guard(
             Platform.JENKINS,
             self.base_url,
-            token_setting=TOKEN_SETTING,
+            # A 401 means a wrong user as often as a wrong token: both settings are named.
+            token_setting=f"{USER_SETTING} / {TOKEN_SETTING}",
             read_scopes=READ_SCOPES,
             write_scopes=WRITE_SCOPES,
             classify=classify,
@@ -266,28 +267,26 @@ class JenkinsProvider:
     # --- writes --------------------------------------------------------------------------------
 
     def rerun_failed(self, ref: RunRef, *, dry_run: bool = True) -> WriteResult:
-        """Jenkins cannot rerun part of a build: a new build of the job, with the failed build's parameters."""
+        """Jenkins cannot rerun part of a build: a new build of the job, with the failed build's parameters.
+
+        The build is read even in a dry run: whether it failed and which parameters it had decide the request.
+        """
         subject = ref.url or self._subject(ref.project, ref.run_id)
-        job = f"/{jj.job_path(ref.project)}"
-        if dry_run:
-            return _done(
-                WriteKind.RERUN_FAILED,
-                subject,
-                f"{job}build",
-                {},
-                f"would start a new build of {ref.project} like #{ref.run_id} (through {job}buildWithParameters "
-                f"with #{ref.run_id}'s parameters when it has any; a dry run reads nothing)",
-                dry_run=True,
-            )
         build = self.guard.call(subject, lambda: self.server.get_build_info(ref.project, ref.run_id))
+        number = str(build.get("number", ref.run_id))
         status = jj.build_status(build)
         if status not in (Status.FAILURE, Status.CANCELLED):
-            raise ProviderError(subject, f"build #{ref.run_id} is {status}, not failed: nothing to rerun")
+            raise ProviderError(subject, f"build #{number} is {status}, not failed: nothing to rerun")
         params = jj.parameters(build)
+        job = f"/{jj.job_path(ref.project)}"
+        endpoint = f"{job}buildWithParameters" if params else f"{job}build"
+        if dry_run:
+            like = f"#{number}" + (" with its parameters" if params else "")
+            detail = f"would start a new build of {ref.project} like {like}"
+            return _done(WriteKind.RERUN_FAILED, subject, endpoint, params, detail, dry_run=True)
         queued = self.guard.call(
             subject, lambda: self.server.build_job(ref.project, parameters=dict(params) or None), write=True
         )
-        endpoint = f"{job}buildWithParameters" if params else f"{job}build"
         return _done(WriteKind.RERUN_FAILED, subject, endpoint, params, f"queued as item {queued}", dry_run=False)
 
     def cancel(self, ref: RunRef, *, dry_run: bool = True) -> WriteResult:
