@@ -22,19 +22,21 @@ from cimedic.investigate import investigate_path
 from cimedic.kb_cli import kb_app
 from cimedic.memory.cli import incidents_app, learn
 from cimedic.models import Diagnosis
+from cimedic.models_cli import models_app
 from cimedic.redact import redact
 from cimedic.remote import investigate_url, is_url
 from cimedic.report import render_rich, to_json, to_json_obj, to_markdown
 from cimedic.runs_cli import runs_app
 from cimedic.settings import get_settings
-from cimedic.train_cli import train
+from cimedic.train_cli import train_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="CI/CD triage: explain why a CI run failed.")
 app.add_typer(kb_app, name="kb")
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(runs_app, name="runs")
 app.command("learn")(learn)
-app.command("train")(train)
+app.add_typer(train_app, name="train")
+app.add_typer(models_app, name="models")
 EXIT_BAD_INPUT = 2
 BIG_FILE = 64 * 1024 * 1024
 

@@ -20,7 +20,7 @@ from cimedic.models import (
     SourceKind,
     TestResult,
 )
-from cimedic.recall import cause_probabilities, fingerprint_history, run_key, similar_incidents
+from cimedic.recall import cause_probabilities, fingerprint_history, model_choice, run_key, similar_incidents
 from cimedic.redact import redact
 from cimedic.settings import Limits, get_settings
 from cimedic.tools.cause.decide import decide
@@ -251,6 +251,7 @@ def diagnose_with_signals(
     # Retrieval looks at the evidence, so it runs before the decision it takes part in.
     similar = similar_incidents(settings, diag, warnings)
     model = cause_probabilities(settings, sig, warnings) if evidence or tests else None
+    versions = {"classifier": model_choice(settings)[1] or "none"} if model is not None else {}
     decision = decide(tally(f.votes, chosen.command if chosen else None, len(tests)), model, similar)
     summary = _summary(decision.category.value, evidence, tests, _where(chosen, f.chosen_log), matches)
     diag = diag.model_copy(
@@ -260,6 +261,7 @@ def diagnose_with_signals(
             "summary": summary,
             "similar_incidents": similar,
             "decided_by": decision.parts,
+            "model_versions": versions,
             "sequence": sequence,
             "warnings": [redact(w) for w in warnings],
             "timings_ms": {"total": int((time.perf_counter() - started) * 1000)},

@@ -290,3 +290,5 @@ class Diagnosis(BaseModel):
     decided_by: dict[str, float] = Field(default_factory=dict)
     # For runs fetched from a CI platform: ids, commit, branch, people, queue time and duration.
     run: RunInfo | None = None
+    # Which trained models took part, by kind: a registry version, "shipped", or "file:<name>".
+    model_versions: dict[str, str] = Field(default_factory=dict)

@@ -27,13 +27,25 @@ def shipped_model_path() -> Path:
 
 
 def model_path(settings: Settings) -> Path | None:
-    """The explicit setting, else one trained by the user (``cimedic train``), else the shipped one."""
+    """The explicit setting, else the promoted champion (``cimedic train``/``models promote``), else a
+    model file from before the registry, else the shipped one."""
+    return model_choice(settings)[0]
+
+
+def model_choice(settings: Settings) -> tuple[Path | None, str | None]:
+    """The classifier artifact and the version label an investigation records for it."""
     if settings.classifier_model is not None:
-        return settings.classifier_model
-    for candidate in (settings.models_dir / "classifier.json", shipped_model_path()):
-        if candidate.is_file():
-            return candidate
-    return None
+        return settings.classifier_model, f"file:{settings.classifier_model.name}"
+    from cimedic.registry import ModelRegistry
+
+    champion = ModelRegistry(settings.models_dir).champion("classifier")
+    if champion is not None:
+        return settings.models_dir / "classifier" / champion.version / champion.file, champion.version
+    legacy = settings.models_dir / "classifier.json"
+    if legacy.is_file():
+        return legacy, "file:classifier.json"
+    shipped = shipped_model_path()
+    return (shipped, "shipped") if shipped.is_file() else (None, None)
 
 
 @lru_cache(maxsize=2)
@@ -42,7 +54,7 @@ def _load_model(path: Path, mtime_ns: int) -> CauseModel:
 
 
 def cause_probabilities(settings: Settings, signals: Signals, warnings: list[str]) -> dict[str, float] | None:
-    path = model_path(settings)
+    path, _ = model_choice(settings)
     if path is None:
         return None
     try:

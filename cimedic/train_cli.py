@@ -1,4 +1,4 @@
-"""``cimedic train``: fit the cause classifier on labeled data and write a versioned artifact.
+"""``cimedic train classifier``: fit the cause classifier on labeled data and register a versioned artifact.
 
 Data: dataset folders (LogChunks layout, or a ``categories.jsonl`` naming its logs), the knowledge
 base's examples and the incident memory. Before the final fit it cross-validates by group
@@ -9,6 +9,7 @@ majority-class baselines, so a model file always says how good it is.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +20,7 @@ from rich.progress import Progress, TaskID
 from cimedic.errors import InputError
 from cimedic.investigate import signals_of_path
 from cimedic.models import Category
+from cimedic.registry import ModelRegistry
 from cimedic.settings import get_settings
 from cimedic.tools.cause.corpus import Example, from_dataset, from_incidents, from_knowledge
 from cimedic.tools.cause.model import CauseModel
@@ -46,11 +48,16 @@ def train(
     ] = None,
     knowledge: Annotated[bool, typer.Option(help="Also learn from the knowledge base's example lines.")] = True,
     incidents: Annotated[bool, typer.Option(help="Also learn from the incident memory.")] = True,
-    out: Annotated[Path | None, typer.Option(help="Where to write the model (default: $CIMEDIC_HOME/models).")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the model here instead of registering it in $CIMEDIC_HOME/models.")
+    ] = None,
+    promote: Annotated[
+        bool, typer.Option(help="Make the new version the one investigations use (else: `cimedic models promote`).")
+    ] = True,
     folds: Annotated[int, typer.Option(min=2, help="Cross-validation folds, split by repository.")] = 10,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=0, help="Worker processes (0: one per core).")] = 0,
 ) -> None:
-    """Train the cause classifier; it is used by every later investigation."""
+    """Train the cause classifier on labeled logs, the knowledge base and the incident memory."""
     console = Console(stderr=True)
     settings = get_settings()
     workers = (os.cpu_count() or 1) if jobs == 0 else jobs
@@ -97,10 +104,23 @@ def train(
         },
         "metrics": metrics,
     }
-    target = out or settings.models_dir / "classifier.json"
-    model.save(target)
     counts = ", ".join(f"{k} {v}" for k, v in model.meta["class_counts"].items())
-    typer.echo(f"trained on {len(everything)} examples ({counts}); wrote {target}")
+    if out is not None:
+        model.save(out)
+        typer.echo(f"trained on {len(everything)} examples ({counts}); wrote {out}")
+    else:
+        with tempfile.TemporaryDirectory() as scratch:
+            artifact = Path(scratch) / "classifier.json"
+            model.save(artifact)
+            version = ModelRegistry(settings.models_dir).register(
+                "classifier",
+                artifact,
+                metrics=metrics,
+                data_window={"examples": len(everything), **model.meta["data"]},
+                promote=promote,
+            )
+        state = "promoted" if promote else "registered (not promoted)"
+        typer.echo(f"trained on {len(everything)} examples ({counts}); classifier {version.version} {state}")
     for name, m in metrics.items():
         if isinstance(m, dict):
             typer.echo(
@@ -111,3 +131,7 @@ def train(
     missing = sorted(set(str(c) for c in Category) - set(model.classes))
     if missing:
         typer.echo(f"  no examples of: {', '.join(missing)} (the rules still cover them)")
+
+
+train_app = typer.Typer(no_args_is_help=True, help="Train models; each run registers a new version.")
+train_app.command("classifier")(train)

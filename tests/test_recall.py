@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from cimedic.cli import app
 from cimedic.investigate import investigate_path
+from cimedic.registry import ModelRegistry
 from cimedic.settings import Settings, get_settings
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -77,20 +78,25 @@ def test_sequence_shows_the_failing_step_and_divergence_from_a_passing_run(tmp_p
     assert all(s.name.startswith("test / ") for s in steps)
 
 
-def test_train_writes_a_model_with_metrics_that_investigations_use(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["train", "--dataset", str(EXAMPLES), "--folds", "3", "-j", "1"])
+def test_train_registers_a_version_with_metrics_that_investigations_use(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["train", "classifier", "--dataset", str(EXAMPLES), "--folds", "3", "-j", "1"])
     assert result.exit_code == 0, result.output
-    model = get_settings().models_dir / "classifier.json"
-    data = json.loads(model.read_text())
+    registry = ModelRegistry(get_settings().models_dir)
+    champion = registry.champion("classifier")
+    assert champion is not None and champion.version in result.output
+    path = registry.champion_path("classifier")
+    assert path is not None
+    data = json.loads(path.read_text())
     metrics = data["meta"]["metrics"]
     assert {"combined", "rules_alone", "majority_baseline", "classifier_alone"} <= set(metrics)
-    assert metrics["combined"]["n"] == 9
+    assert metrics["combined"]["n"] == 9 and champion.metrics["combined"]["n"] == 9
     assert data["meta"]["data"]["labeled_logs"] == 9 and data["meta"]["data"]["knowledge_examples"] > 100
     diag = investigate_path(EXAMPLES / "tsc-compile-error.log")
     assert diag.category == "compile" and "classifier" in diag.decided_by
+    assert diag.model_versions == {"classifier": champion.version}
 
 
 def test_train_rejects_a_folder_that_is_not_a_dataset(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["train", "--dataset", str(tmp_path)])
+    result = CliRunner().invoke(app, ["train", "classifier", "--dataset", str(tmp_path)])
     assert result.exit_code != 0
     assert "categories.jsonl" in str(result.exception)
