@@ -101,6 +101,16 @@ class Settings(BaseSettings):
     azure_devops_token: SecretStr | None = _secret("azure_devops_token", "AZURE_DEVOPS_EXT_PAT")
     ci: CIClient = Field(default_factory=CIClient)
 
+    # Log archive: None keeps fetched logs gzip-compressed in $CIMEDIC_HOME/archive; "s3://bucket/prefix"
+    # uses S3 (or an S3-compatible store at aws_endpoint_url); "file:///path" another folder.
+    archive_url: str | None = None
+    # Keep the logs of runs fetched from CI platforms in the archive (investigate URL, ingest).
+    archive_logs: bool = True
+    # AWS (S3 archive, CloudWatch runner metrics). Credentials come from boto3's own chain (profile,
+    # instance role, AWS_ACCESS_KEY_ID...); no region means boto3's own configuration.
+    aws_region: str | None = None
+    aws_endpoint_url: str | None = None
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -141,6 +151,10 @@ class Settings(BaseSettings):
             return self.github_api_url.rstrip("/")
         web = self.github_url.rstrip("/")
         return "https://api.github.com" if web == "https://github.com" else f"{web}/api/v3"
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.home / "archive"
 
     @property
     def downloads_dir(self) -> Path:
