@@ -48,7 +48,12 @@ def investigate_url(
         fetch_ms = int((time.perf_counter() - fetched) * 1000)
         base_index = baseline_index(baseline, limits) if baseline else None
         diag, _ = diagnose_with_signals(material, limits=limits, baseline=base_index, started=started)
-    info = material.run.info
+        info = material.run.info
+        if settings.archive_logs and info is not None and material.logs:
+            from cimedic.archive.keep import archive_run
+
+            _, archive_warnings = archive_run(settings, info, material.logs)
+            diag.warnings.extend(archive_warnings)
     update: dict[str, object] = {"run": info}
     if record and info is not None:
         update["fingerprint"] = fingerprint_history(settings, diag, remote_run_key(info, ref.base_url), diag.warnings)
