@@ -24,6 +24,7 @@ from werkzeug import Request, Response
 from cimedic.investigate import diagnose
 from cimedic.models import Platform, Status
 from cimedic.settings import CIClient, Limits, get_settings
+from cimedic.tools.ci import azure
 from cimedic.tools.ci.azure import READ_SCOPES, AzureDevOpsProvider
 from cimedic.tools.ci.azure_session import classify
 from cimedic.tools.ci.base import RunFilter, RunRef
@@ -218,6 +219,162 @@ def test_a_job_without_its_own_log_gives_the_logs_of_its_failed_tasks(httpserver
     assert requests_to(httpserver, f"{BUILD}/logs/8")
     assert not requests_to(httpserver, f"{BUILD}/logs/9")
     assert diagnose(material, limits=Limits()).category == "test"
+
+
+def serve_all_results(server: HTTPServer) -> None:
+    """The results of both test runs of build 1234, every outcome, paged by $skip/$top as Azure pages them."""
+    serve_metadata(server)
+    server.expect_request(f"{API}/test/runs", method="GET").respond_with_json(fixture("test_runs.json"))
+    for run_id in (1000050, 1000051):
+        listed = fixture(f"test_results_{run_id}_all.json")["value"]
+
+        def page(request: Request, listed: list[dict[str, Any]] = listed) -> Response:
+            skip, top = int(request.args.get("$skip", 0)), int(request.args.get("$top", 1000))
+            chunk = listed[skip : skip + top]
+            return Response(json.dumps({"count": len(chunk), "value": chunk}), content_type="application/json")
+
+        server.expect_request(f"{API}/test/Runs/{run_id}/Results", method="GET").respond_with_handler(page)
+
+
+def test_test_results_page_through_every_outcome_without_logs(
+    httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    serve_all_results(httpserver)
+    monkeypatch.setattr(azure, "TEST_PAGE", 20)
+    results = make(httpserver).test_results(ref_of(httpserver))
+
+    assert len(results) == 50
+    assert sum(1 for t in results if t.status == "passed") == 49
+    [failed] = [t for t in results if t.status == "failed"]
+    assert (failed.name, failed.suite, failed.classname) == (
+        "test_order_total_includes_tax",
+        "Python test results",
+        "tests.test_orders",
+    )
+    passed = next(t for t in results if t.name == "test_vat_rate_de")
+    assert (passed.classname, passed.message, passed.details) == ("tests.test_tax", None, None)
+    assert {t.suite for t in results} == {"Python test results", "Lint report"}
+    # Every run is read, passing ones too, page by page and with no outcome filter.
+    pages = [(req.path.split("/")[-2], req.args["$skip"]) for req, _ in httpserver.log if req.path.endswith("/Results")]
+    assert sorted(pages) == [("1000050", "0"), ("1000051", "0"), ("1000051", "20"), ("1000051", "40")]
+    assert not [req for req, _ in httpserver.log if "outcomes" in req.args]
+    [runs] = requests_to(httpserver, f"{API}/test/runs")
+    assert runs.args["buildUri"] == "vstfs:///Build/Build/1234"
+    # No build, timeline or log: the build's URI is known from its id.
+    assert not [req for req, _ in httpserver.log if "/build/" in req.path or "/logs" in req.path]
+
+
+def test_test_results_refused_name_the_token_setting(httpserver: HTTPServer) -> None:
+    serve_metadata(httpserver)
+    httpserver.expect_request(f"{API}/test/runs").respond_with_data("", status=401)
+    with pytest.raises(ProviderError) as err:
+        make(httpserver).test_results(ref_of(httpserver))
+    assert f"Azure DevOps rejected the token (HTTP 401): check {SETTING}" in str(err.value)
+    assert TOKEN not in str(err.value)
+
+
+ENVIRONMENTS = f"{API}/distributedtask/environments"
+
+
+def serve_deployments(server: HTTPServer) -> None:
+    serve_metadata(server)
+    server.expect_request(ENVIRONMENTS, method="GET").respond_with_json(fixture("environments.json"))
+    server.expect_request(f"{ENVIRONMENTS}/2/environmentdeploymentRecords", method="GET").respond_with_json(
+        fixture("environment_2_deployments.json")
+    )
+
+    def production(request: Request) -> Response:
+        if request.args.get("continuationToken") == "398":
+            return Response(text("environment_3_deployments_page2.json"), content_type="application/json")
+        return Response(
+            text("environment_3_deployments_page1.json"),
+            content_type="application/json",
+            headers={"x-ms-continuationtoken": "398"},
+        )
+
+    server.expect_request(f"{ENVIRONMENTS}/3/environmentdeploymentRecords", method="GET").respond_with_handler(
+        production
+    )
+    builds = fixture("deployment_builds.json")["value"]
+
+    def by_id(request: Request) -> Response:
+        wanted = {int(i) for i in request.args["buildIds"].split(",")}
+        found = [b for b in builds if b["id"] in wanted]
+        return Response(json.dumps({"count": len(found), "value": found}), content_type="application/json")
+
+    server.expect_request(f"{API}/build/builds", method="GET").respond_with_handler(by_id)
+
+
+def build_lookups(server: HTTPServer) -> list[str]:
+    return [req.args["buildIds"] for req in requests_to(server, f"{API}/build/builds")]
+
+
+def test_deployments_merge_environments_newest_first_and_stop_at_the_limit(httpserver: HTTPServer) -> None:
+    serve_deployments(httpserver)
+    found = list(make(httpserver).deployments(PROJECT, limit=4))
+
+    assert [(d.id, d.environment, d.status, d.run_id) for d in found] == [
+        ("413", "staging", "running", "1322"),
+        ("412", "production", "success", "1320"),
+        ("410", "staging", "success", "1320"),
+        ("405", "production", "failure", "1316"),
+    ]
+    prod = found[1]
+    assert (prod.platform, prod.project, prod.ref) == ("azure-devops", PROJECT, "main")
+    assert prod.commit == "4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70"
+    assert prod.created_at == datetime(2024, 5, 3, 15, 2, 11, 16666, tzinfo=UTC)
+    assert prod.finished_at == datetime(2024, 5, 3, 15, 5, 47, 783333, tzinfo=UTC)
+    assert prod.url == "https://dev.azure.com/fabrikam/6ce954b1-ce1f-45d1-b94d-e6bf2464ba2c/_build/results?buildId=1320"
+    assert found[0].finished_at is None  # still deploying
+    # Production's second page was never needed; the builds of both first pages were read in one request.
+    records = requests_to(httpserver, f"{ENVIRONMENTS}/3/environmentdeploymentRecords")
+    assert [req.args.get("continuationToken") for req in records] == [None]
+    assert records[0].args["top"] == "4"
+    assert build_lookups(httpserver) == ["1316,1320,1322"]
+    assert writes(httpserver) == []
+
+
+def test_deployments_follow_the_continuation_token_and_map_every_result(httpserver: HTTPServer) -> None:
+    serve_deployments(httpserver)
+    found = list(make(httpserver).deployments(PROJECT))
+
+    assert [(d.id, d.environment, d.status) for d in found] == [
+        ("413", "staging", "running"),
+        ("412", "production", "success"),
+        ("410", "staging", "success"),
+        ("405", "production", "failure"),
+        ("404", "staging", "success"),
+        ("398", "production", "cancelled"),
+        ("391", "production", "success"),  # succeededWithIssues
+    ]
+    cancelled = found[5]
+    assert (cancelled.ref, cancelled.commit) == ("v1.18.0", "2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e")
+    records = requests_to(httpserver, f"{ENVIRONMENTS}/3/environmentdeploymentRecords")
+    assert [req.args.get("continuationToken") for req in records] == [None, "398"]
+    # Builds already read for another deployment are not asked for again.
+    assert build_lookups(httpserver) == ["1316,1320,1322", "1297,1309"]
+
+
+def test_deployments_stop_each_environment_at_since(httpserver: HTTPServer) -> None:
+    serve_deployments(httpserver)
+    since = datetime(2024, 5, 3, tzinfo=UTC)
+    found = list(make(httpserver).deployments(PROJECT, since=since))
+    assert [d.id for d in found] == ["413", "412", "410", "405", "404"]
+    # Production's second page holds only older deployments: read, but their builds are not.
+    assert build_lookups(httpserver) == ["1316,1320,1322"]
+
+
+def test_deployments_refused_name_the_token_setting(httpserver: HTTPServer) -> None:
+    serve_metadata(httpserver)
+    httpserver.expect_request(ENVIRONMENTS).respond_with_json(
+        {"$id": "1", "message": "TF400813: The user is not authorized to access this resource.", "errorCode": 0},
+        status=403,
+    )
+    with pytest.raises(ProviderError) as err:
+        list(make(httpserver).deployments(PROJECT))
+    message = str(err.value)
+    assert f"Azure DevOps refused access (HTTP 403): the token in {SETTING} needs" in message
+    assert "Environment (Read & manage)" in message and TOKEN not in message
 
 
 def test_runs_follow_the_continuation_token_with_filters_applied_by_the_server(httpserver: HTTPServer) -> None:

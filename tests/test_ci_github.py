@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import socket
+import tempfile
 import time
 import tracemalloc
 import zipfile
@@ -309,6 +310,159 @@ def test_unsafe_artifact_members_are_skipped_and_expired_artifacts_warned(
     assert any("'/etc/abs.xml' skipped (unsafe path)" in w for w in material.warnings)
     assert any("'junit-3.11' has expired" in w for w in material.warnings)
     assert "/repos/acme/inventory/actions/artifacts/1450020001/zip" not in requested(httpserver)
+
+
+# 3b. test results without logs --------------------------------------------------------------------
+
+
+def test_test_results_read_the_report_artifacts_alone(
+    httpserver: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    serve_run(httpserver)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    results = make_provider(httpserver).test_results(make_ref(httpserver))
+
+    assert len(results) == 14
+    assert sum(1 for t in results if t.status == "passed") == 12
+    assert {t.name for t in results if t.status == "failed"} == {
+        "test_reserve_more_than_stock_is_refused",
+        "test_release_unknown_reservation",
+    }
+    assert {t.report_path for t in results} == {"test-reports/test-results-3.12/junit.xml"}
+    # The artifacts listing and the report download: no run, no jobs, no job log.
+    assert requested(httpserver) == [
+        f"{RUN_PATH}/artifacts",
+        f"/repos/{PROJECT}/actions/artifacts/{REPORT_ARTIFACT}/zip",
+        f"/blobs/artifact-{REPORT_ARTIFACT}.zip",
+    ]
+    assert not [path for path in requested(httpserver) if "/logs" in path or "/blobs/job-" in path]
+    # The scratch folder the reports were unpacked in is gone.
+    assert list(scratch.iterdir()) == []
+
+
+def test_test_results_of_a_run_without_report_artifacts_are_none(httpserver: HTTPServer) -> None:
+    serve_run(httpserver, artifacts=no_artifacts())
+    assert make_provider(httpserver).test_results(make_ref(httpserver)) == []
+    assert requested(httpserver) == [f"{RUN_PATH}/artifacts"]
+
+
+def test_test_results_refused_name_the_token_setting(httpserver: HTTPServer) -> None:
+    httpserver.expect_request(f"{RUN_PATH}/artifacts").respond_with_json(
+        fixture("error-401.json", httpserver), status=401, content_type=JSON
+    )
+    with pytest.raises(ProviderError) as caught:
+        make_provider(httpserver).test_results(make_ref(httpserver))
+    assert f"GitHub rejected the token (HTTP 401): check {TOKEN_SETTING}" in str(caught.value)
+    assert TOKEN not in str(caught.value)
+
+
+# 3c. deployments -----------------------------------------------------------------------------------
+
+DEPLOYMENTS = f"/repos/{PROJECT}/deployments"
+DEPLOYMENT_IDS = [1502260113, 1502255871, 1502231144, 1502198020, 1502150333]
+
+
+def serve_deployments(server: HTTPServer, per_page: int = 2) -> None:
+    for page in (1, 2, 3):
+        query = {"per_page": str(per_page)} | ({"page": str(page)} if page > 1 else {})
+        server.expect_request(DEPLOYMENTS, method="GET", query_string=query).respond_with_json(
+            fixture(f"deployments-page-{page}.json", server), content_type=JSON
+        )
+    for deployment_id in DEPLOYMENT_IDS:
+        server.expect_request(f"{DEPLOYMENTS}/{deployment_id}/statuses", method="GET").respond_with_json(
+            fixture(f"deployment-{deployment_id}-statuses.json", server), content_type=JSON
+        )
+
+
+def statuses_read(server: HTTPServer) -> list[int]:
+    return [int(path.split("/")[-2]) for path in requested(server) if path.endswith("/statuses")]
+
+
+def test_deployments_follow_pages_with_their_latest_status_and_stop_at_the_limit(httpserver: HTTPServer) -> None:
+    serve_deployments(httpserver)
+    found = list(make_provider(httpserver, per_page=2).deployments(PROJECT, limit=3))
+
+    assert [(d.id, d.environment, d.status) for d in found] == [
+        ("1502260113", "production", "success"),
+        ("1502255871", "staging", "success"),  # inactive now: superseded after it succeeded
+        ("1502231144", "production", "failure"),
+    ]
+    first = found[0]
+    assert (first.platform, first.project, first.ref, first.run_id) == ("github-actions", PROJECT, "main", "8913100021")
+    assert first.commit == "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d"
+    assert first.created_at == datetime(2024, 5, 3, 16, 31, 2, tzinfo=UTC)
+    assert first.finished_at == datetime(2024, 5, 3, 16, 34, 40, tzinfo=UTC)
+    assert first.url == f"https://github.com/{PROJECT}/actions/runs/8913100021/job/24590000311"
+    assert found[1].finished_at == datetime(2024, 5, 3, 16, 30, 12, tzinfo=UTC)
+    # Two pages and three status lists: the third page and the fourth deployment's statuses were not needed.
+    assert [req.args.get("page", "1") for req, _ in httpserver.log if req.path == DEPLOYMENTS] == ["1", "2"]
+    assert statuses_read(httpserver) == DEPLOYMENT_IDS[:3]
+    assert all(req.headers["Authorization"] == f"token {TOKEN}" for req, _ in httpserver.log)
+
+
+def test_deployments_map_every_status_to_one(httpserver: HTTPServer) -> None:
+    serve_deployments(httpserver)
+    found = list(make_provider(httpserver, per_page=2).deployments(PROJECT))
+    assert [(d.id, d.status, d.run_id) for d in found] == [
+        ("1502260113", "success", "8913100021"),
+        ("1502255871", "success", "8913100020"),
+        ("1502231144", "failure", "8913100017"),
+        ("1502198020", "failure", None),  # "error", from a deploy tool outside Actions
+        ("1502150333", "unknown", None),  # no status yet
+    ]
+    external = found[3]
+    assert (external.ref, external.url) == ("v3.8.1", "https://deploy.acme.example/jobs/71842")
+    assert external.finished_at == datetime(2024, 5, 2, 15, 3, 54, tzinfo=UTC)
+    assert (found[4].finished_at, found[4].url) == (None, None)
+    # A short third page ends the listing.
+    assert [req.args.get("page", "1") for req, _ in httpserver.log if req.path == DEPLOYMENTS] == ["1", "2", "3"]
+
+
+def test_deployments_stop_at_the_first_older_than_since(httpserver: HTTPServer) -> None:
+    serve_deployments(httpserver)
+    since = datetime(2024, 5, 3, tzinfo=UTC)
+    found = list(make_provider(httpserver, per_page=2).deployments(PROJECT, since=since))
+    assert [d.id for d in found] == ["1502260113", "1502255871", "1502231144"]
+    # The older deployment on page 2 ends the listing before its statuses are read.
+    assert statuses_read(httpserver) == DEPLOYMENT_IDS[:3]
+    assert "3" not in [req.args.get("page") for req, _ in httpserver.log]
+
+
+@pytest.mark.parametrize(
+    ("state", "status"),
+    [
+        ("success", Status.SUCCESS),
+        ("failure", Status.FAILURE),
+        ("error", Status.FAILURE),
+        ("queued", Status.RUNNING),
+        ("pending", Status.RUNNING),
+        ("in_progress", Status.RUNNING),
+        ("inactive", Status.UNKNOWN),  # set directly, with no outcome before it
+    ],
+)
+def test_deployment_states_map_to_one_status(httpserver: HTTPServer, state: str, status: Status) -> None:
+    statuses = fixture("deployment-1502260113-statuses.json", httpserver)[:1]
+    statuses[0]["state"] = state
+    httpserver.expect_request(DEPLOYMENTS).respond_with_json(
+        fixture("deployments-page-1.json", httpserver)[:1], content_type=JSON
+    )
+    httpserver.expect_request(f"{DEPLOYMENTS}/1502260113/statuses").respond_with_json(statuses, content_type=JSON)
+    [found] = make_provider(httpserver).deployments(PROJECT)
+    assert found.status == status
+    assert (found.finished_at is not None) == (status in (Status.SUCCESS, Status.FAILURE))
+
+
+def test_deployments_refused_name_the_token_setting(httpserver: HTTPServer) -> None:
+    httpserver.expect_request(DEPLOYMENTS).respond_with_json(
+        fixture("error-403.json", httpserver), status=403, content_type=JSON
+    )
+    with pytest.raises(ProviderError) as caught:
+        list(make_provider(httpserver).deployments(PROJECT))
+    message = str(caught.value)
+    assert message.startswith(f"{PROJECT} deployments: GitHub refused access (HTTP 403)")
+    assert f"the token in {TOKEN_SETTING} needs" in message and TOKEN not in message
 
 
 # 4. listing runs ----------------------------------------------------------------------------------

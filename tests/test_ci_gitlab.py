@@ -7,7 +7,7 @@ import socket
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -21,6 +21,7 @@ from cimedic.investigate import diagnose
 from cimedic.models import Platform, Status
 from cimedic.models import TestStatus as CaseStatus
 from cimedic.settings import CIClient, Limits, get_settings
+from cimedic.tools.ci import gitlab_parse
 from cimedic.tools.ci.base import RunFilter, RunRef, WriteKind
 from cimedic.tools.ci.gitlab import GitLabProvider
 from cimedic.tools.ci.guard import ProviderError
@@ -319,6 +320,144 @@ def test_running_spans_several_gitlab_statuses_so_it_is_filtered_client_side(htt
     ).respond_with_json(items)
     found = list(make(httpserver, []).runs(PROJECT, RunFilter(status=Status.RUNNING)))
     assert [r.id for r in found] == ["1273711042", "1273655930"]
+
+
+# -- test results without logs, and deployments ------------------------------------------------
+
+
+def test_test_results_read_the_pipeline_report_alone(httpserver: HTTPServer) -> None:
+    serve_run(httpserver)
+    results = make(httpserver, []).test_results(pipeline_ref())
+    assert sorted((t.suite or "", t.name, t.status) for t in results) == [
+        ("pytest", "test_credit_note_negates_totals", CaseStatus.PASSED),
+        ("pytest", "test_net_total_sums_lines", CaseStatus.PASSED),
+        ("pytest", "test_reverse_charge_eu", CaseStatus.SKIPPED),
+        ("pytest", "test_vat_rounding_half_up", CaseStatus.FAILED),
+        ("ruff", "billing/invoice.py", CaseStatus.PASSED),
+        ("ruff", "billing/vat.py", CaseStatus.PASSED),
+    ]
+    # One request: no pipeline, no job list, no trace.
+    assert requested(httpserver) == [f"{api()}/pipelines/{PIPELINE}/test_report"]
+    assert not any(path.endswith("/trace") for path in requested(httpserver))
+
+
+def test_test_results_of_a_job_url_are_its_suite(httpserver: HTTPServer) -> None:
+    serve_run(httpserver)
+    results = make(httpserver, []).test_results(pipeline_ref(run_id="", job_id=str(JOBS["pytest"])))
+    assert {t.suite for t in results} == {"pytest"} and len(results) == 4
+    assert requested(httpserver) == [f"{api()}/jobs/{JOBS['pytest']}", f"{api()}/pipelines/{PIPELINE}/test_report"]
+    assert not any(path.endswith("/trace") for path in requested(httpserver))
+
+
+def test_test_results_without_a_report_are_none(httpserver: HTTPServer) -> None:
+    serve_run(httpserver, report=None)
+    assert make(httpserver, []).test_results(pipeline_ref()) == []
+
+
+def test_test_results_refused_name_the_token_setting(httpserver: HTTPServer) -> None:
+    httpserver.expect_request(f"{api()}/pipelines/{PIPELINE}/test_report").respond_with_json(
+        js("error_401.json"), status=401
+    )
+    with pytest.raises(ProviderError) as err:
+        make(httpserver, []).test_results(pipeline_ref())
+    assert "GitLab rejected the token (HTTP 401): check CIMEDIC_GITLAB_TOKEN" in str(err.value)
+    assert TOKEN not in str(err.value)
+
+
+DEPLOYMENTS_QUERY = {"order_by": "updated_at", "sort": "desc"}
+
+
+def serve_deployments(httpserver: HTTPServer, per_page: int, **extra: str) -> None:
+    """Two pages of deployments, the second linking a third that must not be needed."""
+    query = {**DEPLOYMENTS_QUERY, **extra, "per_page": str(per_page)}
+    listing = httpserver.url_for(f"/api/v4/projects/{ENCODED}/deployments")
+
+    def link(page: int) -> str:
+        return f"{listing}?{urlencode({**query, 'page': str(page)})}"
+
+    for page in (1, 2):
+        sent = MultiDict(list(query.items()) + ([("page", str(page))] if page > 1 else []))
+        httpserver.expect_request(f"{api()}/deployments", method="GET", query_string=sent).respond_with_json(
+            js(f"deployments_page_{page}.json"),
+            headers={
+                "X-Page": str(page),
+                "X-Per-Page": str(per_page),
+                "X-Next-Page": str(page + 1),
+                "X-Prev-Page": str(page - 1) if page > 1 else "",
+                "Link": f'<{link(page + 1)}>; rel="next", <{link(1)}>; rel="first"',
+            },
+        )
+
+
+def test_deployments_follow_pages_newest_first_and_stop_at_the_limit(httpserver: HTTPServer) -> None:
+    serve_deployments(httpserver, per_page=2)
+    found = list(make(httpserver, [], per_page=2).deployments(PROJECT, limit=3))
+
+    assert [(d.id, d.environment, d.status) for d in found] == [
+        ("512384117", "production", "success"),
+        ("512381904", "staging", "failure"),
+        ("512377032", "production", "running"),
+    ]
+    first = found[0]
+    assert (first.platform, first.project, first.ref, first.run_id) == ("gitlab", PROJECT, "main", "1273760412")
+    assert first.commit == "e7a1c93f0d5b2846a1f3c5e7d9b0a2c4e6f8a1b3"
+    assert first.created_at == datetime(2024, 5, 3, 14, 2, 11, 512000, tzinfo=UTC)
+    assert first.finished_at == datetime(2024, 5, 3, 14, 6, 39, 870000, tzinfo=UTC)
+    assert first.url == f"https://gitlab.example.com/{PROJECT}/-/jobs/6745388120"
+    # Still deploying: no end yet. A tag deploys as its name.
+    assert (found[2].finished_at, found[2].ref) == (None, "v2.14.0")
+    # Two pages read, the third never asked for; no job, trace or pipeline either.
+    assert [req.args.get("page", "1") for req, _ in httpserver.log] == ["1", "2"]
+    assert set(requested(httpserver)) == {f"{api()}/deployments"}
+
+
+def test_deployments_since_is_asked_of_the_server_and_checked_on_creation(httpserver: HTTPServer) -> None:
+    items = js("deployments_page_1.json") + js("deployments_page_2.json")[:1]
+    # A production deploy that started before `since` and ended after it: updated after, created before.
+    items[2] |= {"updated_at": "2024-05-03T12:10:31.055Z", "status": "success"}
+    httpserver.expect_request(
+        f"{api()}/deployments",
+        query_string={**DEPLOYMENTS_QUERY, "updated_after": "2024-05-03T12:00:00Z", "per_page": "100"},
+    ).respond_with_json(items)
+    since = datetime(2024, 5, 3, 14, 0, tzinfo=timezone(timedelta(hours=2)))  # 12:00 UTC, sent as UTC
+    found = list(make(httpserver, []).deployments(PROJECT, since=since))
+    assert [d.id for d in found] == ["512384117", "512381904"]
+
+
+@pytest.mark.parametrize(
+    ("state", "status", "ended"),
+    [
+        ("success", Status.SUCCESS, True),
+        ("failed", Status.FAILURE, True),
+        ("canceled", Status.CANCELLED, True),
+        ("skipped", Status.CANCELLED, True),
+        ("created", Status.RUNNING, False),
+        ("running", Status.RUNNING, False),
+        ("blocked", Status.RUNNING, False),
+        ("something-new", Status.UNKNOWN, False),
+    ],
+)
+def test_deployment_statuses_map_to_one_status(state: str, status: Status, ended: bool) -> None:
+    item = js("deployments_page_1.json")[0] | {"status": state}
+    found = gitlab_parse.deployment(PROJECT, item, "https://gitlab.example.com")
+    assert found.status == status
+    assert (found.finished_at is not None) == ended
+
+
+def test_a_deployment_made_through_the_api_has_no_job(httpserver: HTTPServer) -> None:
+    item = js("deployments_page_1.json")[0] | {"deployable": None}
+    found = gitlab_parse.deployment(PROJECT, item, "https://gitlab.example.com")
+    assert (found.run_id, found.finished_at) == (None, None)
+    assert found.url == f"https://gitlab.example.com/{PROJECT}/-/environments/17452301"
+
+
+def test_deployments_refused_name_the_token_setting(httpserver: HTTPServer) -> None:
+    httpserver.expect_request(f"{api()}/deployments").respond_with_json(js("error_403.json"), status=403)
+    with pytest.raises(ProviderError) as err:
+        list(make(httpserver, []).deployments(PROJECT))
+    message = str(err.value)
+    assert message.startswith(f"{PROJECT} deployments: GitLab refused access (HTTP 403)")
+    assert "CIMEDIC_GITLAB_TOKEN needs the read_api scope" in message and TOKEN not in message
 
 
 # -- rate limits and errors ---------------------------------------------------------------------

@@ -240,6 +240,44 @@ def test_junit_plugin_report_becomes_test_results(httpserver: HTTPServer, tmp_pa
     assert by_name["refundInForeignCurrency"] == Case.SKIPPED
 
 
+def test_test_results_read_the_report_alone_passes_included(httpserver: HTTPServer) -> None:
+    serve_pr(httpserver)
+    results = make(httpserver).test_results(ref(httpserver, PR_JOB, "4"))
+    counts = {status: sum(1 for t in results if t.status == status) for status in Case}
+    assert counts == {Case.PASSED: 13, Case.FAILED: 1, Case.ERROR: 0, Case.SKIPPED: 1}
+    assert {t.report_path for t in results} == {"jenkins testReport"}
+    # The report and the crumb: no build JSON, no stages, no console log.
+    assert sorted({request.path for request, _ in httpserver.log}) == [
+        "/crumbIssuer/api/json",
+        f"{PR_BUILD}/testReport/api/json",
+    ]
+    assert not [request for request, _ in httpserver.log if "consoleText" in request.path]
+
+
+def test_test_results_of_a_build_without_a_report_are_none(httpserver: HTTPServer) -> None:
+    serve_freestyle(httpserver)
+    assert make(httpserver).test_results(ref(httpserver, FS_JOB, "57")) == []
+    assert requests_to(httpserver, f"{FS_BUILD}/consoleText") == []
+
+
+def test_test_results_refused_name_the_settings(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/crumbIssuer/api/json").respond_with_data("<html>Unauthorized</html>", status=401)
+    httpserver.expect_request(f"{PR_BUILD}/testReport/api/json").respond_with_data(
+        "<html>HTTP ERROR 401</html>", status=401
+    )
+    with pytest.raises(ProviderError) as err:
+        make(httpserver).test_results(ref(httpserver, PR_JOB, "4"))
+    message = str(err.value)
+    assert f"Jenkins rejected the token (HTTP 401): check {SETTINGS}" in message
+    assert TOKEN not in message and "\n" not in message
+
+
+def test_jenkins_has_no_deployments_and_asks_nothing(httpserver: HTTPServer) -> None:
+    since = datetime(2024, 5, 1, tzinfo=UTC)
+    assert list(make(httpserver).deployments("platform/api-gateway", since=since, limit=5)) == []
+    assert httpserver.log == []
+
+
 # 4. runs across pages --------------------------------------------------------------------------
 
 

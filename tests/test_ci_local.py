@@ -78,3 +78,19 @@ def test_runs_list_refuses_bad_since_and_unknown_projects(saved_runs: Path) -> N
     unknown = runner.invoke(app, ["runs", "list", "justaname"])
     assert unknown.exit_code != 0
     assert "expected OWNER/REPO" in str(unknown.exception)
+
+
+def test_local_test_results_read_the_reports_passes_included(tmp_path: Path) -> None:
+    run = tmp_path / "pytest-junit"
+    shutil.copytree(EXAMPLES / "pytest-junit", run)
+    results = LocalProvider(Limits()).test_results(local_ref(run))
+    by_status: dict[str, int] = {}
+    for result in results:
+        by_status[result.status] = by_status.get(result.status, 0) + 1
+    assert by_status == {"passed": 6, "failed": 2}
+    assert {r.report_path for r in results} == {"report.xml"}
+
+
+def test_local_material_has_no_deployments(saved_runs: Path) -> None:
+    provider: CIProvider = LocalProvider(Limits())
+    assert list(provider.deployments(str(saved_runs))) == []

@@ -1,4 +1,5 @@
-"""Azure DevOps Pipelines through the azure-devops SDK: a build, its timeline, logs and test runs.
+"""Azure DevOps Pipelines through the azure-devops SDK: a build, its timeline, logs and test runs, and
+the deployment records of the project's environments.
 
 ``base_url`` is the organisation or collection (https://dev.azure.com/ORG, https://ORG.visualstudio.com,
 https://server/tfs/DefaultCollection) and ``project`` a project in it. The released (7.0) clients are
@@ -8,9 +9,11 @@ in ``azure_map``.
 
 from __future__ import annotations
 
+import heapq
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -24,19 +27,20 @@ from cimedic.models import Job, Platform, RunInfo, Status, TestResult
 from cimedic.settings import CIClient, Settings
 from cimedic.tools.ci import azure_map as m
 from cimedic.tools.ci.azure_session import AzureSession, classify
-from cimedic.tools.ci.base import RunFilter, RunRef, RunSummary, WriteKind, WriteResult
+from cimedic.tools.ci.base import Deployment, RunFilter, RunRef, RunSummary, WriteKind, WriteResult, as_utc
 from cimedic.tools.ci.download import LogSource, fetch_logs, material
 from cimedic.tools.ci.guard import Guard, ProviderError
 from cimedic.tools.ingest.base import RunMaterial
 
 TOKEN_SETTING = "CIMEDIC_AZURE_DEVOPS_TOKEN"
-READ_SCOPES = "PAT scopes Build (Read) and Test Management (Read)"
+READ_SCOPES = "PAT scopes Build (Read) and Test Management (Read), and Environment (Read & manage) for deployments"
 WRITE_SCOPES = "PAT scope Build (Read & execute); Code (Read & write) to comment on pull requests"
 PAGE_MAX = 100
 TEST_PAGE = 1000
 # Filters the builds API applies itself; runs() checks the status of what comes back in any case.
 _RESULT_FILTERS = {Status.FAILURE: "failed", Status.CANCELLED: "canceled"}
 _STATUS_FILTERS = {Status.RUNNING: "inProgress", Status.SUCCESS: "completed"}
+_EPOCH = datetime.fromtimestamp(0, UTC)
 
 
 class AzureDevOpsProvider:
@@ -76,6 +80,9 @@ class AzureDevOpsProvider:
 
     def _git(self) -> Any:
         return self.connection.clients.get_git_client()
+
+    def _agents(self) -> Any:
+        return self.connection.clients.get_task_agent_client()
 
     def _subject(self, ref: RunRef) -> str:
         return ref.url or f"{self.base_url}/{ref.project} build {ref.run_id}"
@@ -129,27 +136,33 @@ class AzureDevOpsProvider:
             ]
         return sources
 
-    def _test_results(self, subject: str, project: str, build: Any) -> list[TestResult]:
-        runs = self.guard.call(subject, lambda: self._tests().get_test_runs(project, build_uri=build.uri)) or []
+    def _test_results(self, subject: str, project: str, build_uri: str, *, passed: bool) -> list[TestResult]:
+        """The results of the build's test runs, page by page: every outcome with ``passed``, else only the
+        failed ones (and runs whose tests all passed are not read)."""
+        runs = self.guard.call(subject, lambda: self._tests().get_test_runs(project, build_uri=build_uri)) or []
+        outcomes = None if passed else list(m.FAILED_OUTCOMES)
         results: list[TestResult] = []
         for test_run in runs:
-            if (test_run.passed_tests or 0) + (test_run.not_applicable_tests or 0) >= (test_run.total_tests or 0):
+            clean = (test_run.passed_tests or 0) + (test_run.not_applicable_tests or 0) >= (test_run.total_tests or 0)
+            if clean and not passed:
                 continue
             skip = 0
             while True:
-                fetch = partial(self._failed_results, project, test_run.id, skip)
-                page = self.guard.call(subject, fetch)
+                page = self.guard.call(subject, partial(self._results_page, project, test_run.id, skip, outcomes))
                 results += [m.test_result(test_run, r) for r in page]
                 if len(page) < TEST_PAGE:
                     break
                 skip += TEST_PAGE
         return results
 
-    def _failed_results(self, project: str, run_id: int, skip: int) -> list[Any]:
-        page: list[Any] = self._tests().get_test_results(
-            project, run_id, skip=skip, top=TEST_PAGE, outcomes=list(m.FAILED_OUTCOMES)
-        )
+    def _results_page(self, project: str, run_id: int, skip: int, outcomes: list[str] | None) -> list[Any]:
+        page: list[Any] = self._tests().get_test_results(project, run_id, skip=skip, top=TEST_PAGE, outcomes=outcomes)
         return page or []
+
+    def test_results(self, ref: RunRef) -> list[TestResult]:
+        # The build's artifact URI names its test runs: no build, timeline or log request.
+        uri = f"vstfs:///Build/Build/{self._build_id(ref)}"
+        return self._test_results(self._subject(ref), ref.project, uri, passed=True)
 
     def fetch(self, ref: RunRef, dest: Path, *, full_logs: bool = False) -> RunMaterial:
         subject = self._subject(ref)
@@ -160,7 +173,7 @@ class AzureDevOpsProvider:
         sources = self._log_sources(ref, jobs, records, full_logs)
         logs, warnings = fetch_logs(self.guard, subject, sources, dest, max_bytes=self.client.log_max_bytes)
         try:
-            tests = self._test_results(subject, ref.project, build)
+            tests = self._test_results(subject, ref.project, build.uri, passed=False)
         except ProviderError as exc:
             # Test Management (Read) is a scope of its own; without it the logs still tell the story.
             tests = []
@@ -176,10 +189,19 @@ class AzureDevOpsProvider:
             raise ProviderError(project, f"no pipeline named {workflow!r} (pass its name or definition id)")
         return int(exact[0].id)
 
-    def _page(self, project: str, query: dict[str, Any], token: str | None) -> tuple[list[Any], str | None]:
-        builds: list[Any] = self._builds().get_builds(project, continuation_token=token, **query) or []
-        # The SDK returns only the list; the next page's token is a header of this answer.
-        return builds, self.session.last_header("x-ms-continuationtoken")
+    def _continued(self, subject: str, read: Callable[[str | None], list[Any] | None]) -> Iterator[list[Any]]:
+        """Pages of a list the server continues with a token; the SDK returns only the list, the next page's
+        token is a header of the same answer (read inside the guarded call)."""
+        token: str | None = None
+        while True:
+
+            def page(token: str | None = token) -> tuple[list[Any], str | None]:
+                return read(token) or [], self.session.last_header("x-ms-continuationtoken")
+
+            items, token = self.guard.call(subject, page)
+            yield items
+            if not token or not items:
+                return
 
     def runs(self, project: str, filters: RunFilter) -> Iterator[RunSummary]:
         query: dict[str, Any] = {
@@ -192,10 +214,9 @@ class AzureDevOpsProvider:
         }
         if filters.workflow:
             query["definitions"] = [self._definition_id(project, filters.workflow)]
-        count, token = 0, None
-        while True:
-            builds, token = self.guard.call(project, partial(self._page, project, query, token))
-            for build in builds:
+        count = 0
+        for page in self._continued(project, partial(self._builds_page, project, query)):
+            for build in page:
                 summary = m.summary(project, self._web(project, build), build)
                 if filters.status and summary.status != filters.status:
                     continue
@@ -203,8 +224,63 @@ class AzureDevOpsProvider:
                 count += 1
                 if count >= filters.limit:
                     return
-            if not token or not builds:
+
+    def _builds_page(self, project: str, query: dict[str, Any], token: str | None) -> list[Any] | None:
+        builds: list[Any] | None = self._builds().get_builds(project, continuation_token=token, **query)
+        return builds
+
+    def deployments(self, project: str, since: datetime | None = None, limit: int = 100) -> Iterator[Deployment]:
+        """The deployment records of every environment of the project, merged newest first (by queue time).
+        Azure filters them on nothing: each environment's pages are read until ``since`` or the limit."""
+        if limit < 1:
+            return
+        subject = f"{self.base_url}/{project} deployments"
+        after = as_utc(since) if since is not None else None
+        top = min(limit, PAGE_MAX)
+        listing = self._continued(
+            subject, lambda token: self._agents().get_environments(project, continuation_token=token)
+        )
+        environments = [env for page in listing for env in page]
+        builds: dict[int, Any] = {}
+        streams = [self._environment_deployments(subject, project, env, after, top, builds) for env in environments]
+        newest = heapq.merge(*streams, key=lambda d: -(d.created_at.timestamp() if d.created_at else 0.0))
+        for count, found in enumerate(newest, start=1):
+            yield found
+            if count >= limit:
                 return
+
+    def _environment_deployments(
+        self, subject: str, project: str, env: Any, after: datetime | None, top: int, builds: dict[int, Any]
+    ) -> Iterator[Deployment]:
+        def read(token: str | None) -> list[Any] | None:
+            records: list[Any] | None = self._agents().get_environment_deployment_execution_records(
+                project, env.id, continuation_token=token, top=top
+            )
+            return records
+
+        for page in self._continued(subject, read):
+            # Newest first, as the server sends them (sorted again: the merge across environments relies on it).
+            records = sorted(page, key=lambda r: m.created(r) or _EPOCH, reverse=True)
+            kept = [r for r in records if after is None or (m.created(r) or after) >= after]
+            self._owner_builds(subject, project, kept, builds)
+            for record in kept:
+                owner = int(record.owner.id) if record.owner is not None and record.owner.id is not None else -1
+                yield m.deployment(project, env.name, record, builds.get(owner), self.base_url)
+            if len(kept) < len(records):
+                return  # the rest is older than `since`
+
+    def _owner_builds(self, subject: str, project: str, records: list[Any], builds: dict[int, Any]) -> None:
+        """The builds that ran these deployments (commit and branch), one request for those not read yet."""
+        wanted = {
+            int(r.owner.id)
+            for r in records
+            if r.owner is not None and r.owner.id is not None and (r.plan_type or "Build") == "Build"
+        }
+        missing = sorted(wanted - builds.keys())
+        if not missing:
+            return
+        found = self.guard.call(subject, lambda: self._builds().get_builds(project, build_ids=missing)) or []
+        builds.update({int(b.id): b for b in found})
 
     def _endpoint(self, project: str, path: str) -> str:
         return f"{self.base_url}/{quote(project)}/_apis/{path}"

@@ -1,7 +1,9 @@
-"""Azure DevOps build, timeline and test-result objects (the SDK's msrest models) as cimedic's models.
+"""Azure DevOps build, timeline, test-result and environment deployment objects (the SDK's msrest models)
+as cimedic's models.
 
 A run is a build; its jobs are the timeline's Job records (named after their stage when there are
-several), and their steps the Task records under them.
+several), and their steps the Task records under them. A deployment is an environment's deployment
+execution record; the build that ran it (its owner) gives the commit and branch.
 """
 
 from __future__ import annotations
@@ -12,10 +14,22 @@ from typing import Any
 from urllib.parse import quote
 
 from cimedic.models import Job, Platform, RunInfo, Status, Step, TestResult, TestStatus, seconds_between
-from cimedic.tools.ci.base import RunSummary
+from cimedic.tools.ci.base import Deployment, RunSummary
 
-# Outcomes of a test that did not pass; the rest (Passed, NotExecuted, Inconclusive...) are not failures.
+# Outcomes of a test that did not pass: what fetch asks for (the server filters on them).
 FAILED_OUTCOMES = {"Failed": TestStatus.FAILED, "Error": TestStatus.ERROR, "Timeout": TestStatus.ERROR}
+# Every outcome (TestOutcome): the rest never ran or gave no verdict (NotExecuted, Blocked, Inconclusive,
+# InProgress...), which counts as skipped.
+OUTCOMES = FAILED_OUTCOMES | {"Passed": TestStatus.PASSED, "Warning": TestStatus.PASSED, "Aborted": TestStatus.ERROR}
+# TaskResult of a deployment record: skipped and canceled deployments did not deploy and did not fail.
+_DEPLOY_RESULTS = {
+    "succeeded": Status.SUCCESS,
+    "succeededWithIssues": Status.SUCCESS,
+    "failed": Status.FAILURE,
+    "abandoned": Status.FAILURE,
+    "canceled": Status.CANCELLED,
+    "skipped": Status.CANCELLED,
+}
 _RESULTS = {
     "succeeded": Status.SUCCESS,
     "succeededWithIssues": Status.SUCCESS,
@@ -77,11 +91,15 @@ def event(build: Any) -> str | None:
     return _EVENTS.get(reason, reason) if reason else None
 
 
-def web_url(base_url: str, project: str, build: Any) -> str:
+def _web(obj: Any) -> str | None:
     # msrest keeps the links it has no model field for in ReferenceLinks.additional_properties.
-    links = getattr(getattr(build, "_links", None), "additional_properties", None) or {}
+    links = getattr(getattr(obj, "_links", None), "additional_properties", None) or {}
     href = (links.get("web") or {}).get("href")
-    return str(href) if href else f"{base_url}/{quote(project)}/_build/results?buildId={build.id}"
+    return str(href) if href else None
+
+
+def web_url(base_url: str, project: str, build: Any) -> str:
+    return _web(build) or f"{base_url}/{quote(project)}/_build/results?buildId={build.id}"
 
 
 def tasks(records: list[Any], job_id: str) -> list[Any]:
@@ -176,13 +194,44 @@ def summary(project: str, web: str, build: Any) -> RunSummary:
 
 
 def test_result(test_run: Any, r: Any) -> TestResult:
+    status = OUTCOMES.get(r.outcome, TestStatus.SKIPPED)
     return TestResult(
         name=r.test_case_title or r.automated_test_name or str(r.id),
         classname=r.automated_test_storage,
         suite=test_run.name,
-        status=FAILED_OUTCOMES.get(r.outcome, TestStatus.FAILED),
-        message=r.error_message,
-        details=r.stack_trace,
+        status=status,
+        message=r.error_message if status != TestStatus.PASSED else None,
+        details=r.stack_trace if status in (TestStatus.FAILED, TestStatus.ERROR) else None,
         duration_s=r.duration_in_ms / 1000 if r.duration_in_ms is not None else None,
         report_path=f"azure test run {test_run.id}",
+    )
+
+
+def created(record: Any) -> datetime | None:
+    """When a deployment record was queued (its start when the queue time is missing)."""
+    return utc(record.queue_time or record.start_time)
+
+
+def deployment(project: str, environment: str | None, record: Any, build: Any, base_url: str) -> Deployment:
+    """An environment deployment record; ``build`` is its owner build (None when unknown or deleted)."""
+    # No result yet: still deploying while it has no finish time.
+    state = _DEPLOY_RESULTS.get(
+        str(record.result or ""), Status.RUNNING if record.finish_time is None else Status.UNKNOWN
+    )
+    owner = record.owner if (record.plan_type or "Build") == "Build" else None
+    run_id = str(owner.id) if owner is not None and owner.id is not None else None
+    ref = build.source_branch if build is not None else None
+    fallback = f"{base_url}/{quote(project)}/_build/results?buildId={run_id}" if run_id else None
+    return Deployment(
+        platform=Platform.AZURE_DEVOPS,
+        project=project,
+        id=str(record.id),
+        environment=environment,
+        commit=build.source_version if build is not None else None,
+        ref=ref.removeprefix("refs/heads/").removeprefix("refs/tags/") if ref else None,
+        status=state,
+        created_at=created(record),
+        finished_at=utc(record.finish_time) if state in (Status.SUCCESS, Status.FAILURE, Status.CANCELLED) else None,
+        run_id=run_id,
+        url=(_web(owner) if owner is not None else None) or fallback,
     )

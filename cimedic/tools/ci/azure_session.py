@@ -50,6 +50,8 @@ _APIS = {
     "cadb3810-d47d-4a3c-a234-fe5f3be50138": "test runs",
     "4637d869-3a76-4468-8057-0bb02aa385cf": "test results",
     "ab6e2e5d-a0b7-4153-b64a-a4efe0d49449": "pull request threads",
+    "8572b1fc-2482-47fa-8f74-7e3ed53ee54b": "environments",
+    "51bb5d21-4305-4ea6-9dbb-b7488af73334": "environment deployment records",
 }
 
 

@@ -1,7 +1,8 @@
 """The one Protocol every CI provider implements, and the typed values that cross it.
 
 A provider reads a run (metadata, jobs, steps, timings), streams its logs to disk and collects
-its test reports, lists recent runs, and performs the few write operations self-healing needs.
+its test reports (or only the reports, without logs), lists recent runs and deployments, and
+performs the few write operations self-healing needs.
 Writes are dry-run unless asked otherwise: they then say exactly what they would send, reading what
 they need to be exact but never writing.
 """
@@ -9,14 +10,14 @@ they need to be exact but never writing.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from cimedic.models import Platform, RunInfo, Status
+from cimedic.models import Platform, RunInfo, Status, TestResult
 from cimedic.tools.ingest.base import RunMaterial
 
 
@@ -63,6 +64,35 @@ class RunSummary(BaseModel):
     duration_s: float | None = None
 
 
+class Deployment(BaseModel):
+    """One deployment to an environment as the platform's deployments API records it: DORA's input."""
+
+    model_config = ConfigDict(use_enum_values=True)
+
+    platform: Platform
+    project: str
+    id: str
+    environment: str | None = None
+    commit: str | None = Field(default=None, description="the deployed commit (sha)")
+    ref: str | None = Field(default=None, description="the deployed branch or tag")
+    status: Status = Field(default=Status.UNKNOWN, description="success, failure, cancelled, running or unknown")
+    created_at: datetime | None = None
+    finished_at: datetime | None = None
+    run_id: str | None = Field(default=None, description="the CI run (pipeline, build) that deployed, when known")
+    url: str | None = None
+
+    @field_validator("created_at", "finished_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        # Platforms write UTC; a time without an offset is UTC, so comparisons with `since` never mix kinds.
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def as_utc(moment: datetime) -> datetime:
+    """``since`` as an aware UTC datetime (a naive one is taken as UTC)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 class WriteKind(StrEnum):
     RERUN_FAILED = "rerun-failed"
     CANCEL = "cancel"
@@ -105,8 +135,24 @@ class CIProvider(Protocol):
         """The run plus its logs streamed into ``dest`` (failed jobs only unless ``full_logs``) and test reports."""
         ...
 
+    def test_results(self, ref: RunRef) -> list[TestResult]:
+        """Every test result the platform keeps for the run, passed ones included, without downloading logs.
+
+        History ingest calls it for every run, passed or failed, to find flaky tests; a run without
+        test reports gives an empty list.
+        """
+        ...
+
     def runs(self, project: str, filters: RunFilter) -> Iterator[RunSummary]:
         """Recent runs of a repository, project or job, newest first, following pagination."""
+        ...
+
+    def deployments(self, project: str, since: datetime | None = None, limit: int = 100) -> Iterator[Deployment]:
+        """Deployments of a project, newest first, at most ``limit``, none created before ``since``.
+
+        Empty where the platform keeps no deployments (Jenkins, local material): DORA then counts the
+        runs its deploy pattern names (config/dora.yaml).
+        """
         ...
 
     def rerun_failed(self, ref: RunRef, *, dry_run: bool = True) -> WriteResult: ...

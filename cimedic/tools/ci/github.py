@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import math
 import re
+import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -22,21 +22,34 @@ from urllib.parse import quote
 import requests
 from github import Auth, Github, GithubException
 from github.Artifact import Artifact
+from github.Deployment import Deployment as GitHubDeployment
+from github.DeploymentStatus import DeploymentStatus
 from github.GithubObject import GithubObject
 from github.PaginatedList import PaginatedList
 from github.WorkflowRun import WorkflowRun
 
 from cimedic.models import Job, Platform, RunInfo, Status, TestResult
 from cimedic.settings import CIClient, Limits, Settings
-from cimedic.tools.ci.base import RunFilter, RunRef, RunSummary, WriteKind, WriteResult
-from cimedic.tools.ci.download import LogSource, Stored, fetch_logs, material, safe_name, stream_to_file
-from cimedic.tools.ci.github_convert import job_of, run_info, summary_of
-from cimedic.tools.ci.github_reports import REPORTS_DIR, is_report_artifact, read_reports
+from cimedic.tools.ci.base import Deployment, RunFilter, RunRef, RunSummary, WriteKind, WriteResult, as_utc
+from cimedic.tools.ci.download import LogSource, fetch_logs, material
+from cimedic.tools.ci.github_convert import (
+    DeployState,
+    deploy_record,
+    deploy_state,
+    deployment_of,
+    job_of,
+    run_info,
+    summary_of,
+)
+from cimedic.tools.ci.github_reports import ReportArtifact, collect_reports
 from cimedic.tools.ci.guard import Guard, HttpFailure, ProviderError
 from cimedic.tools.ingest.base import RunMaterial
 
 TOKEN_SETTING = "CIMEDIC_GITHUB_TOKEN"
-READ_SCOPES = 'classic token scope "repo" (private repositories) or fine-grained permission "Actions: read"'
+READ_SCOPES = (
+    'classic token scope "repo" (private repositories) or fine-grained permission "Actions: read" '
+    '("Deployments: read" for deployments)'
+)
 WRITE_SCOPES = (
     'classic token scopes "repo" and "workflow", or fine-grained permissions "Actions: write" '
     '(plus "Pull requests: write" to comment on a pull request, "Contents: write" on a commit)'
@@ -84,18 +97,6 @@ def _number(value: str, what: str) -> int:
         return int(value)
     except ValueError:
         raise ProviderError(value, f"a GitHub {what} is a number") from None
-
-
-def _utc(when: datetime) -> datetime:
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-
-
-@dataclass(frozen=True)
-class _Artifact:
-    id: int
-    name: str
-    expired: bool
-    download_url: str
 
 
 class GitHubProvider:
@@ -189,7 +190,7 @@ class GitHubProvider:
             LogSource(job, None, self._job_log(ref.project, job)) for job in self._log_jobs(ref, info, full_logs)
         ]
         logs, warnings = fetch_logs(self.guard, subject, sources, dest, max_bytes=self.client.log_max_bytes)
-        tests, report_warnings = self._test_reports(subject, run, dest)
+        tests, report_warnings = self._test_reports(subject, ref.project, run.id, dest)
         return material(info, logs, tests, [*warnings, *report_warnings], root=dest)
 
     def _log_jobs(self, ref: RunRef, info: RunInfo, full_logs: bool) -> list[Job]:
@@ -221,42 +222,28 @@ class GitHubProvider:
             response.raise_for_status()
             yield from response.iter_content(chunk_size=CHUNK)
 
-    def _artifact_chunks(self, artifact: _Artifact) -> Iterator[bytes]:
+    def _artifact_chunks(self, artifact: ReportArtifact) -> Iterator[bytes]:
         headers, _ = self.gh.requester.requestBlobAndCheck("GET", artifact.download_url)
         location = headers.get("location")
         if not location:
             raise ProviderError(artifact.name, "GitHub gave no download location for this artifact")
         yield from self._stream(str(location))
 
-    def _test_reports(self, subject: str, run: WorkflowRun, dest: Path) -> tuple[list[TestResult], list[str]]:
-        def keep(artifact: Artifact) -> _Artifact:
-            return _Artifact(artifact.id, artifact.name, bool(artifact.expired), artifact.archive_download_url)
+    def _test_reports(self, subject: str, project: str, run_id: int, dest: Path) -> tuple[list[TestResult], list[str]]:
+        def keep(artifact: Artifact) -> ReportArtifact:
+            return ReportArtifact(artifact.id, artifact.name, bool(artifact.expired), artifact.archive_download_url)
 
-        tests: list[TestResult] = []
-        warnings: list[str] = []
-        downloads = dest / ".artifacts"
-        for artifact in self._pages(subject, run.get_artifacts(), keep):
-            if not is_report_artifact(artifact.name):
-                continue
-            if artifact.expired:
-                warnings.append(f"artifact {artifact.name!r} has expired; its test reports are gone")
-                continue
-            archive = downloads / f"{artifact.id}.zip"
+        path = f"/repos/{project}/actions/runs/{run_id}/artifacts"
+        listing = PaginatedList(Artifact, self.gh.requester, path, None, list_item="artifacts")
+        artifacts = self._pages(subject, listing, keep)
+        limits, max_bytes = self.limits, self.client.log_max_bytes
+        return collect_reports(self.guard, subject, artifacts, self._artifact_chunks, dest, limits, max_bytes=max_bytes)
 
-            def download(artifact: _Artifact = artifact, archive: Path = archive) -> Stored:
-                return stream_to_file(self._artifact_chunks(artifact), archive, max_bytes=self.client.log_max_bytes)
-
-            stored = self.guard.call(subject, download)
-            if stored.truncated:
-                warnings.append(f"artifact {artifact.name!r}: larger than ci.log_max_bytes, not read")
-            else:
-                found, more = read_reports(archive, dest / REPORTS_DIR / safe_name(artifact.name), dest, self.limits)
-                tests.extend(found)
-                warnings.extend(more)
-            archive.unlink(missing_ok=True)
-        if downloads.is_dir() and not any(downloads.iterdir()):
-            downloads.rmdir()
-        return tests, warnings
+    def test_results(self, ref: RunRef) -> list[TestResult]:
+        """The JUnit XML of the run's test-result artifacts, read in a scratch folder removed afterwards:
+        the artifacts listing and the report downloads, no run, job or log request."""
+        with tempfile.TemporaryDirectory(prefix="cimedic-reports-") as scratch:
+            return self._test_reports(_subject(ref), ref.project, _number(ref.run_id, "run id"), Path(scratch))[0]
 
     def runs(self, project: str, filters: RunFilter) -> Iterator[RunSummary]:
         params: dict[str, Any] = {}
@@ -264,7 +251,7 @@ class GitHubProvider:
             params["branch"] = filters.branch
         if filters.status in _LIST_STATUS:
             params["status"] = _LIST_STATUS[filters.status]
-        since = _utc(filters.since) if filters.since else None
+        since = as_utc(filters.since) if filters.since else None
         if since:
             params["created"] = ">=" + since.strftime("%Y-%m-%dT%H:%M:%SZ")
         path = f"/repos/{project}/actions/runs"
@@ -283,6 +270,27 @@ class GitHubProvider:
             count += 1
             if count >= filters.limit:
                 return
+
+    def deployments(self, project: str, since: datetime | None = None, limit: int = 100) -> Iterator[Deployment]:
+        """GET /repos/{o}/{r}/deployments (newest first, paginated), then each one's statuses, newest first:
+        one request per deployment, made only for the deployments returned."""
+        after = as_utc(since) if since is not None else None
+        subject = f"{project} deployments"
+        path = f"/repos/{project}/deployments"
+        if limit < 1:
+            return
+        listing = PaginatedList(GitHubDeployment, self.gh.requester, path, None)
+        for count, record in enumerate(self._pages(subject, listing, deploy_record), start=1):
+            if after is not None and record.created_at is not None and as_utc(record.created_at) < after:
+                return  # newest first: everything after is older still
+            yield deployment_of(project, record, self._deploy_states(subject, f"{path}/{record.id}/statuses"))
+            if count >= limit:
+                return
+
+    def _deploy_states(self, subject: str, path: str) -> list[DeployState]:
+        # One page (up to per_page statuses) holds them all in practice: queued, in_progress, an outcome, inactive.
+        statuses = PaginatedList(DeploymentStatus, self.gh.requester, path, None)
+        return self.guard.call(subject, lambda: [deploy_state(s) for s in statuses.get_page(0)])
 
     # -- writing ---------------------------------------------------------------------------------
 

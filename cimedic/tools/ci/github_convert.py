@@ -1,12 +1,18 @@
-"""GitHub Actions API objects (PyGithub's) as cimedic's models: runs, jobs, steps and their timings."""
+"""GitHub API objects (PyGithub's) as cimedic's models: runs, jobs, steps and their timings; deployments."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from github.Deployment import Deployment as GitHubDeployment
+from github.DeploymentStatus import DeploymentStatus
 from github.WorkflowJob import WorkflowJob
 from github.WorkflowRun import WorkflowRun
 
 from cimedic.models import Job, Platform, RunInfo, Status, Step, seconds_between
-from cimedic.tools.ci.base import RunSummary
+from cimedic.tools.ci.base import Deployment, RunSummary
 
 _CONCLUSIONS = {
     "success": Status.SUCCESS,
@@ -17,6 +23,66 @@ _CONCLUSIONS = {
     "cancelled": Status.CANCELLED,
     "skipped": Status.SKIPPED,
 }
+
+# Deployment status states. "inactive" is no outcome: GitHub marks a successful deployment inactive when a
+# later one to the same environment succeeds (or the deployer says so); the outcome is the state before it.
+_DEPLOY_STATES = {
+    "success": Status.SUCCESS,
+    "failure": Status.FAILURE,
+    "error": Status.FAILURE,
+    "queued": Status.RUNNING,
+    "pending": Status.RUNNING,
+    "in_progress": Status.RUNNING,
+}
+_ENDED = {Status.SUCCESS, Status.FAILURE}
+# Deployments made by GitHub Actions jobs point their statuses at the job: .../actions/runs/<run>/job/<job>.
+_ACTIONS_RUN = re.compile(r"/actions/runs/(\d+)")
+
+
+@dataclass(frozen=True)
+class DeployRecord:
+    id: int
+    sha: str | None
+    ref: str | None
+    environment: str | None
+    created_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DeployState:
+    state: str
+    created_at: datetime | None
+    url: str | None
+
+
+def deploy_record(deployment: GitHubDeployment) -> DeployRecord:
+    return DeployRecord(deployment.id, deployment.sha, deployment.ref, deployment.environment, deployment.created_at)
+
+
+def deploy_state(status: DeploymentStatus) -> DeployState:
+    return DeployState(status.state, status.created_at, status.log_url or status.target_url or None)
+
+
+def deployment_of(project: str, record: DeployRecord, states: list[DeployState]) -> Deployment:
+    """A deployment with its statuses, newest first (as GitHub lists them): the newest that is an outcome
+    or progress gives the status, the time it was set the end; no status yet is unknown."""
+    current = next((s for s in states if s.state in _DEPLOY_STATES), None)
+    status = _DEPLOY_STATES[current.state] if current else Status.UNKNOWN
+    links = [s.url for s in states if s.url]
+    runs = [m.group(1) for m in (_ACTIONS_RUN.search(url) for url in links) if m]
+    return Deployment(
+        platform=Platform.GITHUB_ACTIONS,
+        project=project,
+        id=str(record.id),
+        environment=record.environment,
+        commit=record.sha,
+        ref=record.ref,
+        status=status,
+        created_at=record.created_at,
+        finished_at=current.created_at if current and status in _ENDED else None,
+        run_id=runs[0] if runs else None,
+        url=links[0] if links else None,
+    )
 
 
 def status_of(status: str | None, conclusion: str | None) -> Status:

@@ -12,12 +12,15 @@ import re
 import stat
 import zipfile
 import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from cimedic.errors import InputError
 from cimedic.models import TestResult
 from cimedic.settings import Limits
-from cimedic.tools.ci.download import safe_name
+from cimedic.tools.ci.download import Stored, safe_name, stream_to_file
+from cimedic.tools.ci.guard import Guard
 from cimedic.tools.ingest.junit import SNIFF_BYTES, looks_like_junit, parse_junit_file
 
 REPORTS_DIR = "test-reports"
@@ -27,6 +30,16 @@ _REPORT_ARTIFACT = re.compile(
     r"junit|xunit|nunit|surefire|failsafe|pytest|jest|test[-_. ]?(?:results?|reports?)", re.IGNORECASE
 )
 _DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+@dataclass(frozen=True)
+class ReportArtifact:
+    """What the artifacts listing says of one artifact (read inside the guarded page request)."""
+
+    id: int
+    name: str
+    expired: bool
+    download_url: str
 
 
 def is_report_artifact(name: str) -> bool:
@@ -122,3 +135,42 @@ def read_reports(archive: Path, into: Path, root: Path, limits: Limits) -> tuple
         except InputError as exc:
             warnings.append(str(exc))
     return results, warnings
+
+
+def collect_reports(
+    guard: Guard,
+    subject: str,
+    artifacts: Iterable[ReportArtifact],
+    chunks: Callable[[ReportArtifact], Iterator[bytes]],
+    dest: Path,
+    limits: Limits,
+    *,
+    max_bytes: int,
+) -> tuple[list[TestResult], list[str]]:
+    """The test results in the report artifacts: each downloaded (one guarded call) to ``dest/.artifacts``,
+    its XML extracted under ``dest/test-reports/<artifact>``, the archive removed once read."""
+    tests: list[TestResult] = []
+    warnings: list[str] = []
+    downloads = dest / ".artifacts"
+    for artifact in artifacts:
+        if not is_report_artifact(artifact.name):
+            continue
+        if artifact.expired:
+            warnings.append(f"artifact {artifact.name!r} has expired; its test reports are gone")
+            continue
+        archive = downloads / f"{artifact.id}.zip"
+
+        def download(artifact: ReportArtifact = artifact, archive: Path = archive) -> Stored:
+            return stream_to_file(chunks(artifact), archive, max_bytes=max_bytes)
+
+        stored = guard.call(subject, download)
+        if stored.truncated:
+            warnings.append(f"artifact {artifact.name!r}: larger than ci.log_max_bytes, not read")
+        else:
+            found, more = read_reports(archive, dest / REPORTS_DIR / safe_name(artifact.name), dest, limits)
+            tests.extend(found)
+            warnings.extend(more)
+        archive.unlink(missing_ok=True)
+    if downloads.is_dir() and not any(downloads.iterdir()):
+        downloads.rmdir()
+    return tests, warnings

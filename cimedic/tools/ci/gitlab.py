@@ -1,19 +1,15 @@
-"""GitLab CI through python-gitlab: pipelines, their jobs, job traces and the pipeline test report.
-
-python-gitlab sleeps and retries on its own when GitLab answers 429 (``obey_rate_limit``, up to
-``max_retries``). Every call here passes ``obey_rate_limit=False`` and the client is built with
-``retry_transient_errors=False``, so the guard is the one retry policy. The SDK's exceptions keep the
-status code and the body but drop the response headers; a requests response hook on the session
-keeps the last answer's headers so ``classify`` can hand ``Retry-After``/``RateLimit-Reset`` to the guard.
+"""GitLab CI through python-gitlab: pipelines, their jobs, job traces, the pipeline test report and
+the project's deployments. How the SDK's requests and failures reach the guard (no retries of its own,
+headers kept for rate limits, paging) lives in ``gitlab_session``; the mapping to cimedic's models in
+``gitlab_parse``.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,15 +17,16 @@ from urllib.parse import urlsplit
 import gitlab
 import requests
 from gitlab.base import RESTObjectList
-from gitlab.exceptions import GitlabConnectionError, GitlabError, GitlabGetError, GitlabParsingError, RedirectError
+from gitlab.exceptions import GitlabGetError
 from gitlab.v4.objects import Project, ProjectJob, ProjectPipeline
 
 from cimedic.models import Platform, RunInfo, TestResult
 from cimedic.settings import CIClient, Settings
 from cimedic.tools.ci import gitlab_parse as parse
-from cimedic.tools.ci.base import RunFilter, RunRef, RunSummary, WriteKind, WriteResult
+from cimedic.tools.ci.base import Deployment, RunFilter, RunRef, RunSummary, WriteKind, WriteResult, as_utc
 from cimedic.tools.ci.download import LogSource, fetch_logs, material
-from cimedic.tools.ci.guard import Guard, HttpFailure, ProviderError
+from cimedic.tools.ci.gitlab_session import SDK, LastAnswer, iso, number, pages
+from cimedic.tools.ci.guard import Guard, ProviderError
 from cimedic.tools.ingest.base import RunMaterial
 
 TOKEN_SETTING = "CIMEDIC_GITLAB_TOKEN"
@@ -37,16 +34,6 @@ TOKEN_SETTING = "CIMEDIC_GITLAB_TOKEN"
 READ_SCOPES = "the read_api scope and at least the Reporter role"
 WRITE_SCOPES = "the api scope and at least the Developer role"
 CHUNK = 1024 * 1024
-# On every SDK call: without it python-gitlab sleeps through 429s by itself, behind the guard's back.
-SDK: dict[str, Any] = {"obey_rate_limit": False}
-
-
-class _LastAnswer(threading.local):
-    """The last HTTP answer this thread received: python-gitlab's exceptions drop its headers."""
-
-    def __init__(self) -> None:
-        self.status: int | None = None
-        self.headers: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -55,17 +42,6 @@ class _Loaded:
     pipeline_id: int
     jobs: list[dict[str, Any]]
     job: dict[str, Any] | None  # the job the ref named, as GET /jobs/:id returned it
-
-
-def _number(subject: str, text: str, what: str) -> int:
-    if not text.isdigit():
-        raise ProviderError(subject, f"GitLab {what} ids are numbers, not {text!r}")
-    return int(text)
-
-
-def _iso(moment: datetime) -> str:
-    aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return aware.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class GitLabProvider:
@@ -85,9 +61,9 @@ class GitLabProvider:
         self.base_url = base_url.rstrip("/")
         self.client = client
         self.per_page = per_page
-        self._last = _LastAnswer()
+        self._last = LastAnswer()
         session = requests.Session()
-        session.hooks["response"].append(self._remember)
+        session.hooks["response"].append(self._last.remember)
         self.gl = gitlab.Gitlab(
             self.base_url,
             private_token=token,
@@ -106,7 +82,7 @@ class GitLabProvider:
             token_setting=TOKEN_SETTING,
             read_scopes=READ_SCOPES,
             write_scopes=WRITE_SCOPES,
-            classify=self._classify,
+            classify=self._last.classify,
             client=client,
             has_token=token is not None,
             sleep=sleep,
@@ -116,30 +92,6 @@ class GitLabProvider:
     def from_settings(cls, base_url: str, settings: Settings) -> GitLabProvider:
         token = settings.gitlab_token.get_secret_value() if settings.gitlab_token else None
         return cls(base_url or settings.gitlab_url, token, settings.ci)
-
-    # -- errors -------------------------------------------------------------------------------
-
-    def _remember(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        self._last.status = response.status_code
-        self._last.headers = dict(response.headers) if response.status_code >= 400 else {}
-
-    def _classify(self, exc: BaseException) -> HttpFailure | None:
-        # No answer: refused, timed out, or the connection broke while a trace streamed.
-        no_answer = requests.ConnectionError | requests.Timeout | requests.exceptions.ChunkedEncodingError
-        if isinstance(exc, no_answer | GitlabConnectionError):
-            return HttpFailure(None, {}, str(exc))
-        if not isinstance(exc, GitlabError):
-            return None
-        last = self._last
-        if exc.response_code is not None:
-            # The exception was raised for the answer the hook saw last in this thread.
-            headers = last.headers if last.status == exc.response_code else {}
-            return HttpFailure(exc.response_code, headers, str(exc.error_message))
-        if isinstance(exc, GitlabParsingError) and last.status is not None:
-            return HttpFailure(last.status, {}, "the answer is not GitLab API JSON; check the server URL")
-        if isinstance(exc, RedirectError) and last.status is not None:
-            return HttpFailure(last.status, {}, str(exc.error_message))
-        return None
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -154,29 +106,24 @@ class GitLabProvider:
         return f"{ref.project} pipeline {ref.run_id}" if ref.run_id else f"{ref.project} job {ref.job_id}"
 
     def _pages(self, subject: str, open_listing: Callable[[], RESTObjectList[Any]]) -> Iterator[dict[str, Any]]:
-        """Items of a paginated list. The listing holds the first page; it fetches each further page
-        (the Link header's next URL) inside next(), so every page is one guarded call, and a failed
-        fetch leaves the listing where it was for the retry."""
-        listing = self.guard.call(subject, open_listing)
-        while True:
-            item = self.guard.call(subject, lambda: next(listing, None))
-            if item is None:
-                return
-            yield item.asdict()
+        return pages(self.guard, subject, open_listing)
+
+    def _pipeline_of(self, subject: str, project: Project, ref: RunRef) -> tuple[int, dict[str, Any] | None]:
+        """The pipeline the ref names, and the job when it names one (read: a job URL names no pipeline)."""
+        job: dict[str, Any] | None = None
+        if ref.job_id:
+            job_id = number(subject, ref.job_id, "job")
+            job = self.guard.call(subject, lambda: project.jobs.get(job_id, **SDK).asdict())
+        if ref.run_id:
+            return number(subject, ref.run_id, "pipeline"), job
+        if job is not None:
+            return int(job["pipeline"]["id"]), job
+        raise ProviderError(subject, "names neither a pipeline nor a job")
 
     def _load(self, ref: RunRef) -> _Loaded:
         subject = self._subject(ref)
         project = self._project(ref.project)
-        job: dict[str, Any] | None = None
-        if ref.job_id:
-            job_id = _number(subject, ref.job_id, "job")
-            job = self.guard.call(subject, lambda: project.jobs.get(job_id, **SDK).asdict())
-        if ref.run_id:
-            pipeline_id = _number(subject, ref.run_id, "pipeline")
-        elif job is not None:
-            pipeline_id = int(job["pipeline"]["id"])
-        else:
-            raise ProviderError(subject, "names neither a pipeline nor a job")
+        pipeline_id, job = self._pipeline_of(subject, project, ref)
         pipeline = self.guard.call(subject, lambda: project.pipelines.get(pipeline_id, **SDK).asdict())
         jobs = list(
             self._pages(
@@ -254,6 +201,13 @@ class GitLabProvider:
         tests, report_warnings = self._tests(subject, project, loaded.pipeline_id, loaded.job)
         return material(loaded.info, logs, tests, warnings + report_warnings, root=dest)
 
+    def test_results(self, ref: RunRef) -> list[TestResult]:
+        # The pipeline's test report alone: one request for a pipeline, two for a job (which names its pipeline).
+        subject = self._subject(ref)
+        project = self._project(ref.project)
+        pipeline_id, job = self._pipeline_of(subject, project, ref)
+        return self._tests(subject, project, pipeline_id, job)[0]
+
     def runs(self, project: str, filters: RunFilter) -> Iterator[RunSummary]:
         subject = f"{project} pipelines"
         params: dict[str, Any] = {"order_by": "id", "sort": "desc"}
@@ -263,7 +217,7 @@ class GitLabProvider:
         if server_status:
             params["status"] = server_status
         if filters.since:
-            params["updated_after"] = _iso(filters.since)
+            params["updated_after"] = iso(filters.since)
         if filters.workflow:
             # GitLab has one pipeline definition per project; workflow:name gives pipelines a name.
             params["name"] = filters.workflow
@@ -280,6 +234,27 @@ class GitLabProvider:
             if filters.workflow and item.get("name") != filters.workflow:
                 continue
             yield summary
+            count += 1
+            if count >= limit:
+                return
+
+    def deployments(self, project: str, since: datetime | None = None, limit: int = 100) -> Iterator[Deployment]:
+        """GET /projects/:id/deployments, most recently updated first. GitLab filters on the update time
+        (``updated_after``, which needs ``order_by=updated_at``); a deployment created before ``since`` but
+        updated after it is dropped here."""
+        if limit < 1:
+            return
+        params: dict[str, Any] = {"order_by": "updated_at", "sort": "desc", "per_page": min(self.per_page, limit)}
+        after = as_utc(since) if since is not None else None
+        if after is not None:
+            params["updated_after"] = iso(after)
+        listing = self._project(project).deployments
+        count = 0
+        for item in self._pages(f"{project} deployments", lambda: listing.list(iterator=True, **params, **SDK)):
+            found = parse.deployment(project, item, self.base_url)
+            if after is not None and found.created_at is not None and found.created_at < after:
+                continue
+            yield found
             count += 1
             if count >= limit:
                 return
@@ -320,10 +295,10 @@ class GitLabProvider:
         retry = kind == WriteKind.RERUN_FAILED
         target: ProjectJob | ProjectPipeline
         if ref.job_id:
-            target = project.jobs.get(_number(subject, ref.job_id, "job"), lazy=True)
+            target = project.jobs.get(number(subject, ref.job_id, "job"), lazy=True)
             what = f"job {ref.job_id}"
         else:
-            target = project.pipelines.get(_number(subject, ref.run_id, "pipeline"), lazy=True)
+            target = project.pipelines.get(number(subject, ref.run_id, "pipeline"), lazy=True)
             what = f"the failed jobs of pipeline {ref.run_id}" if retry else f"pipeline {ref.run_id}"
         verb, done = ("retry", "retried") if retry else ("cancel", "canceled")
         return self._write(
@@ -366,10 +341,10 @@ class GitLabProvider:
 
     def _ref_and_sha(self, subject: str, project: Project, ref: RunRef) -> tuple[str | None, str | None]:
         if ref.run_id:
-            pipeline_id = _number(subject, ref.run_id, "pipeline")
+            pipeline_id = number(subject, ref.run_id, "pipeline")
             pipeline = self.guard.call(subject, lambda: project.pipelines.get(pipeline_id, **SDK).asdict())
             return pipeline.get("ref"), pipeline.get("sha")
-        job_id = _number(subject, ref.job_id or "", "job")
+        job_id = number(subject, ref.job_id or "", "job")
         job = self.guard.call(subject, lambda: project.jobs.get(job_id, **SDK).asdict())
         owner = job.get("pipeline") or {}
         return job.get("ref") or owner.get("ref"), owner.get("sha") or (job.get("commit") or {}).get("id")

@@ -1,4 +1,4 @@
-"""GitLab API JSON (pipelines, jobs, the pipeline test report) read into cimedic's models.
+"""GitLab API JSON (pipelines, jobs, the pipeline test report, deployments) read into cimedic's models.
 
 Pure functions over the dicts python-gitlab returns, so the mapping is testable without a server.
 """
@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cimedic.models import Job, Platform, RunInfo, Status, TestResult, TestStatus
-from cimedic.tools.ci.base import RunSummary
+from cimedic.tools.ci.base import Deployment, RunSummary
 from cimedic.tools.ingest.junit import DETAILS_MAX_CHARS, MESSAGE_MAX_CHARS
 
 REPORT_LABEL = "gitlab test report"
@@ -38,6 +38,18 @@ STATUS_FILTER = {
     Status.CANCELLED: "canceled",
     Status.SKIPPED: "skipped",
 }
+# Deployment statuses. "created" waits for its job, "blocked" for an approval; "skipped" (an outdated
+# deployment job GitLab prevented) never deployed and did not fail, as a cancelled one.
+_DEPLOY_STATUS = {
+    "success": Status.SUCCESS,
+    "failed": Status.FAILURE,
+    "canceled": Status.CANCELLED,
+    "skipped": Status.CANCELLED,
+    "created": Status.RUNNING,
+    "running": Status.RUNNING,
+    "blocked": Status.RUNNING,
+}
+_ENDED = {Status.SUCCESS, Status.FAILURE, Status.CANCELLED}
 _TEST_STATUS = {
     "success": TestStatus.PASSED,
     "failed": TestStatus.FAILED,
@@ -190,3 +202,27 @@ def report_results(report: dict[str, Any], *, job_name: str | None = None) -> tu
                 )
             )
     return results, warnings
+
+
+def deployment(project: str, item: dict[str, Any], server: str) -> Deployment:
+    """A deployments-list entry. Its job (``deployable``) says when it ended and which pipeline ran it;
+    a deployment created through the API has no job."""
+    job = item.get("deployable") or {}
+    pipeline = job.get("pipeline") or {}
+    environment = item.get("environment") or {}
+    status = _DEPLOY_STATUS.get(str(item.get("status")), Status.UNKNOWN)
+    finished = (when(item.get("finished_at")) or when(job.get("finished_at"))) if status in _ENDED else None
+    page = f"{server}/{project}/-/environments/{environment['id']}" if environment.get("id") else None
+    return Deployment(
+        platform=Platform.GITLAB,
+        project=project,
+        id=str(item["id"]),
+        environment=environment.get("name"),
+        commit=item.get("sha"),
+        ref=item.get("ref"),
+        status=status,
+        created_at=when(item.get("created_at")),
+        finished_at=finished,
+        run_id=str(pipeline["id"]) if pipeline.get("id") else None,
+        url=job.get("web_url") or page,
+    )

@@ -3,6 +3,9 @@
 A Jenkins build is one job here: its console log is the log, and its Pipeline stages (Stage View
 plugin, absent for freestyle jobs) are the steps. ``ref.project`` is the job's full name with its
 folders (``folder/sub/job``; a multibranch branch is ``org/repo/PR-12`` or ``org/repo/feature%2Fx``).
+
+Jenkins has no deployments API: ``deployments`` is empty, and DORA counts the builds of jobs its
+deploy pattern names instead (``job_pattern`` in config/dora.yaml).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import heapq
 import json
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -19,10 +22,10 @@ from urllib.parse import unquote
 import jenkins
 import requests
 
-from cimedic.models import Job, Platform, RunInfo, Status
+from cimedic.models import Job, Platform, RunInfo, Status, TestResult
 from cimedic.settings import CIClient, Settings
 from cimedic.tools.ci import jenkins_json as jj
-from cimedic.tools.ci.base import RunFilter, RunRef, RunSummary, WriteKind, WriteResult
+from cimedic.tools.ci.base import Deployment, RunFilter, RunRef, RunSummary, WriteKind, WriteResult
 from cimedic.tools.ci.download import LogSource, fetch_logs, material
 from cimedic.tools.ci.guard import Guard, HttpFailure, ProviderError
 from cimedic.tools.ingest.base import RunMaterial
@@ -195,11 +198,16 @@ class JenkinsProvider:
         number = info.number or ref.run_id
         sources = [LogSource(job, None, lambda: self._console(ref.project, number)) for job in chosen]
         logs, warnings = fetch_logs(self.guard, subject, sources, dest, max_bytes=self.client.log_max_bytes)
-        # JUnit plugin report; None (404) when the build recorded none.
-        report = self.guard.call(
-            subject, lambda: self.server.get_build_test_report(ref.project, number, tree=jj.TEST_TREE)
-        )
-        return material(info, logs, jj.test_results(report), warnings, root=dest)
+        return material(info, logs, self._tests(subject, ref.project, number), warnings, root=dest)
+
+    def _tests(self, subject: str, project: str, number: str) -> list[TestResult]:
+        """The JUnit plugin's report, every case (passed ones too); none when the build recorded none (404)."""
+        report = self.guard.call(subject, lambda: self.server.get_build_test_report(project, number, tree=jj.TEST_TREE))
+        return jj.test_results(report)
+
+    def test_results(self, ref: RunRef) -> list[TestResult]:
+        # One request: a permalink (lastCompletedBuild, ...) resolves in the report's URL as in the build's.
+        return self._tests(ref.url or self._subject(ref.project, ref.run_id), ref.project, ref.run_id)
 
     # --- history -------------------------------------------------------------------------------
 
@@ -263,6 +271,10 @@ class JenkinsProvider:
             count += 1
             if count >= filters.limit:
                 return
+
+    def deployments(self, project: str, since: datetime | None = None, limit: int = 100) -> Iterator[Deployment]:
+        """None: Jenkins records no deployments. DORA falls back to the deploy-named jobs of config/dora.yaml."""
+        return iter(())
 
     # --- writes --------------------------------------------------------------------------------
 

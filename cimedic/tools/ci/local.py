@@ -1,5 +1,6 @@
 """Local material (a log, a GitHub Actions logs zip, a folder of logs and JUnit reports) behind the
-same Protocol as the platforms, so sweeps and tools treat a folder of saved runs like a CI project."""
+same Protocol as the platforms, so sweeps and tools treat a folder of saved runs like a CI project.
+Saved runs record no deployments: DORA then counts the runs its deploy pattern names (config/dora.yaml)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
 
-from cimedic.models import Platform, RunInfo
+from cimedic.models import Platform, RunInfo, TestResult
 from cimedic.settings import Limits
-from cimedic.tools.ci.base import RunFilter, RunRef, RunSummary, WriteKind, WriteResult
+from cimedic.tools.ci.base import Deployment, RunFilter, RunRef, RunSummary, WriteKind, WriteResult
 from cimedic.tools.ci.guard import ProviderError
 from cimedic.tools.ingest.base import RunMaterial
 from cimedic.tools.ingest.local import ingest_path
@@ -49,6 +50,10 @@ class LocalProvider:
         # Local logs are already on disk: nothing to copy into dest, and every log is "full".
         return ingest_path(Path(ref.run_id), self.limits)
 
+    def test_results(self, ref: RunRef) -> list[TestResult]:
+        # Ingest only sniffs the head of each log to tell logs from JUnit reports; it reads no log through.
+        return ingest_path(Path(ref.run_id), self.limits).run.test_results
+
     def runs(self, project: str, filters: RunFilter) -> Iterator[RunSummary]:
         folder = Path(project)
         if not folder.is_dir():
@@ -65,6 +70,9 @@ class LocalProvider:
             yield RunSummary(
                 platform=Platform.GENERIC, project=project, id=str(entry), number=entry.name, finished_at=finished
             )
+
+    def deployments(self, project: str, since: datetime | None = None, limit: int = 100) -> Iterator[Deployment]:
+        return iter(())
 
     def _refuse(self, kind: WriteKind, target: str) -> NoReturn:
         raise ProviderError(target, f"{kind}: local material is not a CI run; there is nothing to act on")
