@@ -266,6 +266,22 @@ class Sequence(BaseModel):
     )
 
 
+class Cause(StrEnum):
+    """What made a PR/MR run fail, as "is this my change?" weighs it."""
+
+    CHANGE = "change"
+    FLAKY = "flaky"
+    INFRA = "infra"
+    BROKEN_BASE = "broken_base"
+
+
+class ChangeVerdict(BaseModel):
+    probabilities: dict[Cause, float]
+    likely: Cause
+    p_change: float = Field(description="probability that the change under test caused the failure")
+    evidence: list[str] = Field(default_factory=list, description="what moved the estimate, in plain words")
+
+
 class Diagnosis(BaseModel):
     """The JSON contract of ``cimedic investigate`` (schema_version 1); additive changes only."""
 
@@ -292,3 +308,5 @@ class Diagnosis(BaseModel):
     run: RunInfo | None = None
     # Which trained models took part, by kind: a registry version, "shipped", or "file:<name>".
     model_versions: dict[str, str] = Field(default_factory=dict)
+    # For a failed PR/MR run with history: change vs flaky vs infra vs broken base branch.
+    change_cause: ChangeVerdict | None = None

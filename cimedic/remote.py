@@ -57,6 +57,10 @@ def investigate_url(
     update: dict[str, object] = {"run": info}
     if record and info is not None:
         update["fingerprint"] = fingerprint_history(settings, diag, remote_run_key(info, ref.base_url), diag.warnings)
+        diag = diag.model_copy(update=update)
+        from cimedic.history.remember import remember
+
+        update["change_cause"] = remember(settings, info, material.run.test_results, diag, diag.warnings)
     diag = diag.model_copy(update=update)
     diag.timings_ms["fetch"] = fetch_ms
     diag.timings_ms["total"] = int((time.perf_counter() - started) * 1000)

@@ -58,6 +58,15 @@ def run_line(run: RunInfo) -> str:
     return " · ".join(parts)
 
 
+def cause_line(diag: Diagnosis) -> str | None:
+    """ "Is this my change?" in one line: the likeliest cause, P(change) and what moved it."""
+    verdict = diag.change_cause
+    if verdict is None:
+        return None
+    why = "; ".join(verdict.evidence[:3]) or "no history evidence, prior only"
+    return f"is this the change? P(change) {verdict.p_change:.0%}, likeliest: {verdict.likely} ({why})"
+
+
 def to_markdown(diag: Diagnosis) -> str:
     out = [
         f"### cimedic: {diag.category} failure ({diag.confidence:.0%} confidence)",
@@ -68,6 +77,9 @@ def to_markdown(diag: Diagnosis) -> str:
     ]
     if diag.run:
         out += ["", f"Run: {_code(run_line(diag.run))}."]
+    cause = cause_line(diag)
+    if cause:
+        out += ["", f"**{cause[0].upper()}{cause[1:]}**"]
     if diag.excerpt:
         ex = diag.excerpt
         out += ["", f"**Excerpt** `{ex.path}` lines {ex.start_line}-{ex.end_line}:", "", "```text"]
@@ -110,6 +122,9 @@ def render_rich(diag: Diagnosis, console: Console) -> None:
     parts: list[Any] = [head, Text(diag.summary, style="bold")]
     if diag.run:
         parts.append(Text(run_line(diag.run), style="dim"))
+    cause = cause_line(diag)
+    if cause:
+        parts.append(Text(cause, style="bold magenta"))
     if diag.excerpt:
         ex = diag.excerpt
         marked = {e.line for e in diag.evidence}

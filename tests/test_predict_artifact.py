@@ -53,7 +53,7 @@ def test_the_file_is_versioned_strict_json_with_metrics_and_window(runs: pd.Data
 
 def test_exported_trees_score_exactly_like_scikit_learn(runs: pd.DataFrame) -> None:
     from sklearn.ensemble import HistGradientBoostingClassifier
-    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+    from threadpoolctl import threadpool_limits
 
     feats = build_features(runs).to_numpy(dtype=float)
     y = runs["status"].map({"failure": 1.0, "success": 0.0}).to_numpy(dtype=float)

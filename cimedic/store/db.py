@@ -46,7 +46,7 @@ class StoreError(CimedicError):
 
 
 class Base(DeclarativeBase):
-    """Declarative base of every cimedic table, so one ``create_schema`` creates them all."""
+    """Declarative base of every cimedic table; the migrations in ``cimedic/store/migrations`` create them."""
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -136,13 +136,15 @@ def engine_for(url: str) -> Engine:
 
 
 def create_schema(engine: Engine) -> None:
-    """Create every missing table; safe when several processes start on a fresh database at once."""
-    with transaction(engine, write=True) as conn:
-        if conn.dialect.name == "postgresql":
-            # CREATE TABLE races on the catalog's unique indexes; a transaction-scoped advisory lock
-            # makes concurrent creators queue, and the next one then sees the tables already there.
-            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(4242424242)")
-        Base.metadata.create_all(conn)
+    """Bring the database to the newest schema: the Alembic revisions, under a cross-process lock.
+
+    Safe when several processes start on a fresh database at once, and upgrades databases made
+    before migrations existed (see ``cimedic.store.migrate``).
+    """
+    # Imported here: migrate imports this module.
+    from cimedic.store.migrate import upgrade
+
+    upgrade(engine)
 
 
 def dispose_engines() -> None:

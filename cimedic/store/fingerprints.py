@@ -15,7 +15,8 @@ from pydantic import BaseModel
 from sqlalchemy import Connection, Engine, ForeignKey, Index, Select, String, func, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cimedic.store.db import Base, StoreError, UTCDateTime, as_utc, create_schema, display_url, engine_for, transaction
+from cimedic.store.db import Base, StoreError, UTCDateTime, as_utc, display_url, engine_for, transaction
+from cimedic.store.migrate import upgrade
 
 RECENT_WINDOW = timedelta(days=30)
 ID_MAX = 64
@@ -68,7 +69,7 @@ class FingerprintStats(BaseModel):
 
 
 class FingerprintStore:
-    """Record and query fingerprint sightings; the tables must exist (``create_schema`` or ``open``)."""
+    """Record and query fingerprint sightings; the tables must exist (``open`` migrates them)."""
 
     def __init__(self, engine: Engine) -> None:
         if engine.dialect.name not in _DIALECTS:
@@ -79,9 +80,9 @@ class FingerprintStore:
 
     @classmethod
     def open(cls, url: str) -> FingerprintStore:
-        """The store at ``url`` (e.g. ``settings.effective_database_url``), creating missing tables."""
+        """The store at ``url`` (e.g. ``settings.effective_database_url``), migrated to the newest schema."""
         engine = engine_for(url)
-        create_schema(engine)
+        upgrade(engine)
         return cls(engine)
 
     def record(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from enum import StrEnum
 from functools import lru_cache
 from importlib import resources
 from pathlib import PurePosixPath
@@ -21,6 +20,8 @@ from typing import TYPE_CHECKING
 
 import yaml
 from pydantic import BaseModel, Field
+
+from cimedic.models import Cause, ChangeVerdict
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,23 +32,9 @@ FLAKY_RATE = 0.05
 _PATHISH = re.compile(r"[\w.-]+(?:/[\w.-]+)*\.[A-Za-z]{1,6}\b")
 
 
-class Cause(StrEnum):
-    CHANGE = "change"
-    FLAKY = "flaky"
-    INFRA = "infra"
-    BROKEN_BASE = "broken_base"
-
-
 class CausePolicy(BaseModel):
     prior: dict[Cause, float]
     evidence: dict[str, dict[Cause, float]]
-
-
-class ChangeVerdict(BaseModel):
-    probabilities: dict[Cause, float]
-    likely: Cause
-    p_change: float = Field(description="probability that the change under test caused the failure")
-    evidence: list[str] = Field(default_factory=list, description="what moved the estimate, in plain words")
 
 
 class FailedRun(BaseModel):

@@ -87,7 +87,7 @@ SERIAL_BELOW = 50_000  # rows; below this OpenMP threads cost more in start-up a
 
 
 def _fit(name: str, seed: int, x: np.ndarray, y: np.ndarray) -> LinearScorer | TreeScorer:
-    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+    from threadpoolctl import threadpool_limits
 
     if len(x) >= SERIAL_BELOW:
         return _to_scorer(CANDIDATES[name](seed).fit(x, y))

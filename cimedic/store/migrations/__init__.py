@@ -1,0 +1,1 @@
+"""Alembic migrations of the cimedic database, applied by ``cimedic.store.migrate.upgrade``."""

@@ -1,0 +1,1 @@
+"""One module per schema revision; ``cimedic.store.migrate.HEAD`` names the newest."""
