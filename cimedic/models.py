@@ -59,6 +59,7 @@ class Status(StrEnum):
 
 
 class TestStatus(StrEnum):
+    __test__ = False  # not a pytest test class despite the name
     PASSED = "passed"
     FAILED = "failed"
     ERROR = "error"

@@ -76,7 +76,10 @@ def duration_chart(runs: pd.DataFrame, anomalies: Sequence[Anomaly]) -> bytes:
             s=60,
             label=f"anomaly ({len(marked)})",
         )
-    ax.set_ylabel("minutes")
+    # CI durations vary by factors, not by minutes: a log scale keeps one 12-hour hang from
+    # flattening everything else.
+    ax.set_yscale("log")
+    ax.set_ylabel("minutes (log scale)")
     ax.set_title("Run duration (dots), rolling median (line), anomalies (red circles)")
     if len(ax.get_legend_handles_labels()[0]):
         ax.legend(fontsize=7, loc="upper left")

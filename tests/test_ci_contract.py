@@ -168,3 +168,21 @@ def test_writes_from_the_cli_are_dry_runs_until_apply(httpserver: HTTPServer, mo
     done = runner.invoke(app, ["runs", "rerun", url, "--apply"])
     assert done.exit_code == 0, done.output
     assert [req.path for req, _ in httpserver.log if req.method == "POST"] == [retry_path]
+
+
+def test_an_investigated_pr_run_goes_into_history_with_the_change_question_answered(
+    httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, data = _investigate(httpserver, monkeypatch, "gitlab")
+    assert data["run"]["pull_request"]
+    verdict = data["change_cause"]
+    assert verdict is not None
+    assert abs(sum(verdict["probabilities"].values()) - 1.0) < 1e-3
+    assert verdict["likely"] in ("change", "flaky", "infra", "broken_base")
+    assert any("never seen outside this change" in why for why in verdict["evidence"])
+    from cimedic.store.history import HistoryStore
+
+    store = HistoryStore.open(get_settings().effective_database_url)
+    stats = store.stats(gitlab.PROJECT)
+    assert (stats.runs, stats.diagnoses) == (1, 1)
+    assert stats.test_results > 0

@@ -129,6 +129,7 @@ def dora(
         if deployments is not None:
             deployments = deployments[deployments["project"] == project]
     source = "store deployments"
+    known = deployments is not None and not deployments.empty
     if deployments is None or deployments.empty:
         deployments = deployments_from_runs(runs, policy.deployments)
         source = "runs matching the deploy pattern"
@@ -144,7 +145,8 @@ def dora(
     frequency = Key(
         value=round(per_day, 4) if per_day is not None else None,
         unit="deployments/day",
-        band=_band(per_day, bands.deployment_frequency_per_day, higher_is_better=True) if count else "low",
+        # No deployment found at all may mean deployments happen outside CI: no band, rather than "low".
+        band=_band(per_day, bands.deployment_frequency_per_day, higher_is_better=True) if count or known else None,
         basis=count,
     )
 
