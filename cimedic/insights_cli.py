@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -46,6 +47,16 @@ def _project(store: HistoryStore, project: str | None) -> str | None:
             )
         return project
     return known[0] if len(known) == 1 else None
+
+
+def _history(project: str | None, since: datetime | None = None) -> tuple[HistoryStore, str | None, pd.DataFrame]:
+    """The store, the project chosen, and its runs; no runs at all is an error saying how to add some."""
+    store = _store()
+    chosen = _project(store, project)
+    runs = store.runs_frame(chosen, since)
+    if runs.empty:
+        raise InputError(chosen or "the store", NO_HISTORY.format(what="runs"))
+    return store, chosen, runs
 
 
 def _dump(rows: Sequence[Any]) -> None:
@@ -95,11 +106,7 @@ def anomalies(
     from cimedic.runs_cli import parse_since
     from cimedic.tools.anomaly import find_anomalies
 
-    store = _store()
-    chosen = _project(store, project)
-    runs = store.runs_frame(chosen, parse_since(since) if since else None)
-    if runs.empty:
-        raise InputError(chosen or "the store", NO_HISTORY.format(what="runs"))
+    _, _, runs = _history(project, parse_since(since) if since else None)
     found = find_anomalies(runs)
     if as_json:
         _dump(found)
@@ -235,11 +242,7 @@ def report(
     from cimedic.tools.delivery.dora import dora
     from cimedic.tools.flaky import rank_flaky
 
-    store = _store()
-    chosen = _project(store, project)
-    runs = store.runs_frame(chosen)
-    if runs.empty:
-        raise InputError(chosen or "the store", NO_HISTORY.format(what="runs"))
+    store, chosen, runs = _history(project)
     tests = store.tests_frame(chosen)
     written = write_report(
         chosen or "all projects",
@@ -261,11 +264,7 @@ def train_predictor(
     """Fit the failure predictor on the stored history and register a version with its metrics."""
     from cimedic.tools.predict import FailurePredictor
 
-    store = _store()
-    chosen = _project(store, project)
-    runs = store.runs_frame(chosen)
-    if runs.empty:
-        raise InputError(chosen or "the store", NO_HISTORY.format(what="runs"))
+    _, chosen, runs = _history(project)
     model = FailurePredictor().fit(runs)
     with tempfile.TemporaryDirectory() as scratch:
         artifact = Path(scratch) / "predictor.json"

@@ -97,15 +97,9 @@ def seconds_between(start: datetime | None, end: datetime | None) -> float | Non
     return round(max((end - start).total_seconds(), 0.0), 3)
 
 
-class Job(BaseModel):
-    name: str
-    status: Status = Status.UNKNOWN
-    platform: Platform = Platform.GENERIC
-    runner: str | None = None
-    steps: list[Step] = Field(default_factory=list)
-    id: str | None = None
-    url: str | None = None
-    # created (queued) -> started -> finished, as the platform reports them.
+class Timed(BaseModel):
+    """created (queued) -> started -> finished, as the platform reports them, and the two spans."""
+
     queued_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -121,6 +115,16 @@ class Job(BaseModel):
         return seconds_between(self.started_at, self.finished_at)
 
 
+class Job(Timed):
+    name: str
+    status: Status = Status.UNKNOWN
+    platform: Platform = Platform.GENERIC
+    runner: str | None = None
+    steps: list[Step] = Field(default_factory=list)
+    id: str | None = None
+    url: str | None = None
+
+
 class TestResult(BaseModel):
     __test__ = False  # not a pytest test class despite the name
 
@@ -134,7 +138,7 @@ class TestResult(BaseModel):
     report_path: str | None = Field(default=None, description="the report file this result came from")
 
 
-class RunInfo(BaseModel):
+class RunInfo(Timed):
     """A run's metadata as a CI platform reports it: ids, commit, branch, people and timings."""
 
     model_config = ConfigDict(use_enum_values=True)
@@ -152,20 +156,7 @@ class RunInfo(BaseModel):
     pull_request: str | None = Field(default=None, description="PR/MR number, when the run belongs to one")
     actor: str | None = None
     event: str | None = Field(default=None, description="what triggered the run: push, pull_request, schedule...")
-    queued_at: datetime | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
     jobs: list[Job] = Field(default_factory=list)
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def queue_s(self) -> float | None:
-        return seconds_between(self.queued_at, self.started_at)
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def duration_s(self) -> float | None:
-        return seconds_between(self.started_at, self.finished_at)
 
 
 class Run(BaseModel):

@@ -21,31 +21,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cimedic.errors import InputError
+from cimedic.history.lrts import STATUS as LRTS_STATUS
+from cimedic.history.lrts import LrtsLayout
 from cimedic.tools.predict.runs import normalize
 
 if TYPE_CHECKING:
     import pandas as pd
 
-STATUS = {
-    "SUCCESS": "success",
-    "FAILURE": "failure",
-    "UNSTABLE": "failure",
-    "ABORTED": "cancelled",
-    "NOT_BUILT": "cancelled",
-}
-COLUMNS = (
-    "project",
-    "pr_name",
-    "pr_base_branch",
-    "build_id",
-    "build_duration",
-    "build_timestamp",
-    "build_result",
-    "build_head_sha",
-    "passcount",
-    "failcount",
-    "skipcount",
-)
+# One mapping of the LRTS layout, shared with the history store's CSV importer.
+STATUS = {result: str(status) for result, status in LRTS_STATUS.items()}
+COLUMNS = LrtsLayout.required
 
 
 def lrts_frame(csv_path: Path | str | Sequence[Path | str]) -> pd.DataFrame:
