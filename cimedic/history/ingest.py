@@ -172,6 +172,10 @@ def _already_stored(stored: StoredRun | None, summary: RunSummary) -> bool:
         return False
     if summary.status not in (Status.UNKNOWN, stored.status):
         return False
+    if summary.attempt is not None:
+        # The listing's end time need not be the stored one (GitHub lists the run's last update,
+        # the store keeps the last job's end); an attempt number says re-run or not exactly.
+        return summary.attempt <= stored.attempt
     return summary.finished_at is None or summary.finished_at == stored.finished_at
 
 

@@ -51,6 +51,8 @@ class RunSummary(BaseModel):
     project: str
     id: str
     number: str | None = None
+    # The platform's attempt number when its listing says (GitHub run_attempt): a re-run is a new one.
+    attempt: int | None = None
     name: str | None = None
     status: Status = Status.UNKNOWN
     branch: str | None = None

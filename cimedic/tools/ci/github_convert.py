@@ -124,6 +124,7 @@ def summary_of(project: str, run: WorkflowRun) -> RunSummary:
         project=project,
         id=str(run.id),
         number=str(run.run_number),
+        attempt=run.run_attempt,
         name=run.name,
         status=status_of(run.status, run.conclusion),
         branch=run.head_branch,
