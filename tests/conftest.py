@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,3 +28,63 @@ def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from cimedic.settings import get_settings
 
     get_settings.cache_clear()
+
+
+# The store tests run on SQLite and on the real PostgreSQL at TEST_POSTGRES_URL.
+PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A URL whose connections use a fresh schema (search_path), dropped after the test."""
+    import uuid
+
+    from sqlalchemy import create_engine, make_url
+    from sqlalchemy.exc import DBAPIError
+
+    from cimedic.store import dispose_engines
+    from cimedic.store.db import display_url
+
+    schema = f"cimedic_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    problem = None
+    try:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    except DBAPIError as exc:
+        problem = " ".join(str(exc.orig).split())
+    if problem is not None:  # failed outside the except block, so pytest shows one line, no traceback
+        admin.dispose()
+        pytest.fail(
+            f"PostgreSQL at {display_url(PG_URL)} is not reachable ({problem}); "
+            "start it or point TEST_POSTGRES_URL at one",
+            pytrace=False,
+        )
+    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        dispose_engines()  # before DROP, which waits for sessions using the schema's tables
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Each store test once on a SQLite file in this test's $CIMEDIC_HOME, once on PostgreSQL."""
+    if request.param == "sqlite":
+        from cimedic.settings import get_settings
+
+        return get_settings().effective_database_url
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture(autouse=True)
+def _close_engines() -> Iterator[None]:
+    """Engines are cached per URL for the process; close them so no test inherits another's pool."""
+    yield
+    from cimedic.store import dispose_engines
+
+    dispose_engines()

@@ -24,7 +24,6 @@ import pytest
 import typer
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.exc import DBAPIError
-from test_history_store import db_url, postgres_url  # noqa: F401
 from typer.testing import CliRunner
 
 from cimedic.errors import InputError
@@ -40,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def store(db_url: str) -> HistoryStore:  # noqa: F811
+def store(db_url: str) -> HistoryStore:
     return HistoryStore.open(db_url)
 
 
@@ -206,7 +205,7 @@ def test_an_interrupted_import_resumes_after_its_last_batch(store: HistoryStore)
     assert (store.stats().runs, store.stats().jobs) == (11, 36)
 
 
-def test_cli_from_csv_and_stats(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+def test_cli_from_csv_and_stats(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from cimedic.settings import get_settings
 
     monkeypatch.setenv("CIMEDIC_DATABASE_URL", db_url)
@@ -290,7 +289,7 @@ def stored_runs(url: str) -> int:
         engine.dispose()
 
 
-def test_an_import_killed_with_sigkill_leaves_whole_batches_and_resumes(db_url: str, tmp_path: Path) -> None:  # noqa: F811
+def test_an_import_killed_with_sigkill_leaves_whole_batches_and_resumes(db_url: str, tmp_path: Path) -> None:
     big = tmp_path / "big.csv"
     total_runs, total_rows = big_csv(big)
     proc = run_driver(big, db_url)

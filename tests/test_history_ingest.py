@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import typer
-from test_history_store import T0, db_url, junit_tests, make_run, postgres_url  # noqa: F401
+from test_history_store import T0, junit_tests, make_run
 from typer.testing import CliRunner
 
 from cimedic.errors import InputError
@@ -112,7 +112,7 @@ def when(run: RunInfo) -> datetime:
 
 
 @pytest.fixture
-def store(db_url: str) -> HistoryStore:  # noqa: F811
+def store(db_url: str) -> HistoryStore:
     return HistoryStore.open(db_url)
 
 
@@ -255,7 +255,7 @@ def test_deployments_are_stored_once(store: HistoryStore) -> None:
         assert conn.execute(select(func.count()).select_from(DeploymentRow)).scalar_one() == 1
 
 
-def test_cli_ingest_and_stats(store: HistoryStore, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+def test_cli_ingest_and_stats(store: HistoryStore, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import cimedic.tools.ci.providers as providers
     from cimedic.settings import get_settings
 

@@ -10,22 +10,17 @@ files import the ``db_url`` fixture from here. Test results come from a real pyt
 from __future__ import annotations
 
 import multiprocessing
-import os
 import traceback
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, func, make_url, select, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import func, select, text
 
 from cimedic.models import Category, Diagnosis, Fingerprint, Job, RunInfo, Source, SourceKind, Step, TestResult
-from cimedic.settings import get_settings
 from cimedic.store import FingerprintStore, StoreError, dispose_engines, engine_for
-from cimedic.store.db import Base, display_url
+from cimedic.store.db import Base
 from cimedic.store.fingerprints import Fingerprint as FingerprintRow
 from cimedic.store.fingerprints import FingerprintSighting
 from cimedic.store.history import Cursor, HistoryStore, RunRecord, UpsertOutcome
@@ -33,7 +28,6 @@ from cimedic.store.history_tables import MESSAGE_MAX, JobRow, RunRow, StepRow, T
 from cimedic.store.migrate import HEAD, MIGRATIONS_DIR, VERSION_TABLE, revision
 from cimedic.tools.ingest.junit import parse_junit_file
 
-PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 JUNIT = Path(__file__).parent / "fixtures/junit/publish-unit-test-result/junit-xml/pytest/junit.fail.xml"
 T0 = datetime(2024, 5, 3, 16, 20, 11, tzinfo=UTC)
 
@@ -70,48 +64,6 @@ TESTS_DTYPES = {
     "finished_at": "datetime64[ns, UTC]",
     "message": "object",
 }
-
-
-@pytest.fixture(autouse=True)
-def _close_engines() -> Iterator[None]:
-    yield
-    dispose_engines()
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A URL whose connections use a fresh schema (search_path), dropped after the test."""
-    schema = f"cimedic_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    problem = None
-    try:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    except DBAPIError as exc:
-        problem = " ".join(str(exc.orig).split())
-    if problem is not None:
-        admin.dispose()
-        pytest.fail(
-            f"PostgreSQL at {display_url(PG_URL)} is not reachable ({problem}); "
-            "start it or point TEST_POSTGRES_URL at one",
-            pytrace=False,
-        )
-    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        dispose_engines()
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest) -> str:
-    if request.param == "sqlite":
-        return get_settings().effective_database_url  # a file in this test's $CIMEDIC_HOME
-    url: str = request.getfixturevalue("postgres_url")
-    return url
 
 
 @pytest.fixture

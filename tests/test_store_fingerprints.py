@@ -8,69 +8,17 @@ An unreachable server fails the PostgreSQL cases loudly instead of skipping them
 from __future__ import annotations
 
 import multiprocessing
-import os
 import traceback
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, make_url
-from sqlalchemy.exc import DBAPIError
 
-from cimedic.settings import get_settings
-from cimedic.store import FingerprintStats, FingerprintStore, StoreError, describe, dispose_engines, engine_for
-from cimedic.store.db import display_url
+from cimedic.store import FingerprintStats, FingerprintStore, StoreError, describe, engine_for
 
-PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 RUNS_PER_WORKER = 25
-
-
-@pytest.fixture(autouse=True)
-def _close_engines() -> Iterator[None]:
-    """Engines are cached per URL for the process; close them so no test inherits another's pool."""
-    yield
-    dispose_engines()
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A URL whose connections use a fresh schema (search_path), dropped after the test."""
-    schema = f"cimedic_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    problem = None
-    try:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    except DBAPIError as exc:
-        problem = " ".join(str(exc.orig).split())
-    if problem is not None:  # failed outside the except block, so pytest shows one line, no traceback
-        admin.dispose()
-        pytest.fail(
-            f"PostgreSQL at {display_url(PG_URL)} is not reachable ({problem}); "
-            "start it or point TEST_POSTGRES_URL at one",
-            pytrace=False,
-        )
-    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        dispose_engines()  # before DROP, which waits for sessions using the schema's tables
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest) -> str:
-    if request.param == "sqlite":
-        # The default the CLI will use: a file in $CIMEDIC_HOME (a fresh tmp dir per test).
-        return get_settings().effective_database_url
-    url: str = request.getfixturevalue("postgres_url")
-    return url
 
 
 @pytest.fixture
