@@ -20,7 +20,7 @@ from cimedic.models import (
     SourceKind,
     TestResult,
 )
-from cimedic.recall import cause_probabilities, fingerprint_history, model_choice, run_key, similar_incidents
+from cimedic.recall import cause_probabilities, fingerprint_history, run_key, similar_incidents
 from cimedic.redact import redact
 from cimedic.settings import Limits, get_settings
 from cimedic.tools.cause.decide import decide
@@ -250,8 +250,8 @@ def diagnose_with_signals(
     )
     # Retrieval looks at the evidence, so it runs before the decision it takes part in.
     similar = similar_incidents(settings, diag, warnings)
-    model = cause_probabilities(settings, sig, warnings) if evidence or tests else None
-    versions = {"classifier": model_choice(settings)[1] or "none"} if model is not None else {}
+    classified = cause_probabilities(settings, sig, warnings) if evidence or tests else None
+    model, versions = (classified[0], {"classifier": classified[1]}) if classified else (None, {})
     decision = decide(tally(f.votes, chosen.command if chosen else None, len(tests)), model, similar)
     summary = _summary(decision.category.value, evidence, tests, _where(chosen, f.chosen_log), matches)
     diag = diag.model_copy(

@@ -26,14 +26,9 @@ def shipped_model_path() -> Path:
     return Path(str(resources.files("cimedic.knowledge") / "model" / "classifier.json"))
 
 
-def model_path(settings: Settings) -> Path | None:
-    """The explicit setting, else the promoted champion (``cimedic train``/``models promote``), else a
-    model file from before the registry, else the shipped one."""
-    return model_choice(settings)[0]
-
-
 def model_choice(settings: Settings) -> tuple[Path | None, str | None]:
-    """The classifier artifact and the version label an investigation records for it."""
+    """The classifier artifact and the version label an investigation records for it: the explicit
+    setting, else the promoted champion, else a model file from before the registry, else the shipped one."""
     if settings.classifier_model is not None:
         return settings.classifier_model, f"file:{settings.classifier_model.name}"
     from cimedic.registry import ModelRegistry
@@ -53,8 +48,11 @@ def _load_model(path: Path, mtime_ns: int) -> CauseModel:
     return CauseModel.load(path)
 
 
-def cause_probabilities(settings: Settings, signals: Signals, warnings: list[str]) -> dict[str, float] | None:
-    path, _ = model_choice(settings)
+def cause_probabilities(
+    settings: Settings, signals: Signals, warnings: list[str]
+) -> tuple[dict[str, float], str] | None:
+    """The classifier's category probabilities and the version label of the model that gave them."""
+    path, version = model_choice(settings)
     if path is None:
         return None
     try:
@@ -62,7 +60,7 @@ def cause_probabilities(settings: Settings, signals: Signals, warnings: list[str
     except (CimedicError, OSError) as exc:
         warnings.append(f"cause classifier not used: {one_line(exc)}")
         return None
-    return model.predict_proba([signals])[0]
+    return model.predict_proba([signals])[0], version or "none"
 
 
 def failure_text(diag: Diagnosis) -> str:

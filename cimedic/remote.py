@@ -54,14 +54,14 @@ def investigate_url(
 
             _, archive_warnings = archive_run(settings, info, material.logs)
             diag.warnings.extend(archive_warnings)
-    update: dict[str, object] = {"run": info}
     if record and info is not None:
-        update["fingerprint"] = fingerprint_history(settings, diag, remote_run_key(info, ref.base_url), diag.warnings)
-        diag = diag.model_copy(update=update)
         from cimedic.history.remember import remember
 
-        update["change_cause"] = remember(settings, info, material.run.test_results, diag, diag.warnings)
-    diag = diag.model_copy(update=update)
+        history = fingerprint_history(settings, diag, remote_run_key(info, ref.base_url), diag.warnings)
+        # The history store keeps the diagnosis with its fingerprint counts, so those go in first.
+        diag = diag.model_copy(update={"fingerprint": history})
+        diag.change_cause = remember(settings, info, material.run.test_results, diag, diag.warnings)
+    diag.run = info
     diag.timings_ms["fetch"] = fetch_ms
     diag.timings_ms["total"] = int((time.perf_counter() - started) * 1000)
     return diag

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cimedic.errors import CimedicError
-from cimedic.tools.anomaly.base import MIN_DELTA, Z_THRESHOLD, Anomaly, MetricSeries
-from cimedic.tools.anomaly.seasonal import DAY, MIN_RUNS, WEEK, score_residuals
+from cimedic.tools.anomaly.base import Anomaly, MetricSeries
+from cimedic.tools.anomaly.seasonal import DAY, MIN_RUNS, WEEK, SeasonalDetector, score_residuals
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,20 +38,10 @@ def _prophet_class() -> Any:
     return module.Prophet
 
 
-class ProphetSeasonal:
+class ProphetSeasonal(SeasonalDetector):
     """Runs unusual for their time of day or week, against a Prophet fit of the group's history."""
 
     name = "prophet"
-
-    def __init__(self, threshold: float = Z_THRESHOLD, min_delta: dict[str, float] | None = None) -> None:
-        self.threshold = threshold
-        self.min_delta = MIN_DELTA if min_delta is None else min_delta
-
-    def suitable(self, runs: pd.DataFrame, metric: str) -> bool:
-        if metric not in runs.columns:
-            return False
-        known = runs.loc[runs[metric].notna(), "started_at"]
-        return len(known) >= MIN_RUNS and bool(known.iloc[-1] - known.iloc[0] >= 2 * DAY)
 
     def expected(self, series: MetricSeries) -> np.ndarray:
         """Prophet's in-sample prediction (model space) for each value of ``series``."""

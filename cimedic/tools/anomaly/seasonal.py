@@ -128,10 +128,9 @@ def score_residuals(
     return found
 
 
-class STLSeasonal:
-    """Runs unusual for their time of day or day of week, on metrics that have such a pattern."""
-
-    name = "stl"
+class SeasonalDetector:
+    """What every seasonal model shares: its thresholds, and enough history (two days at least) to see
+    a daily pattern at all."""
 
     def __init__(self, threshold: float = Z_THRESHOLD, min_delta: dict[str, float] | None = None) -> None:
         self.threshold = threshold
@@ -142,6 +141,12 @@ class STLSeasonal:
             return False
         known = runs.loc[runs[metric].notna(), "started_at"]
         return len(known) >= MIN_RUNS and bool(known.iloc[-1] - known.iloc[0] >= 2 * DAY)
+
+
+class STLSeasonal(SeasonalDetector):
+    """Runs unusual for their time of day or day of week, on metrics that have such a pattern."""
+
+    name = "stl"
 
     def detect(self, runs: pd.DataFrame, metrics: Sequence[str]) -> list[Anomaly]:
         found: list[Anomaly] = []
