@@ -10,6 +10,10 @@ import pytest
 # azure-devops caches route metadata under ~/.azure-devops as soon as it is imported; tests keep
 # theirs in a scratch folder (set before any test module imports the SDK).
 os.environ.setdefault("AZURE_DEVOPS_CACHE_DIR", tempfile.mkdtemp(prefix="azure-devops-cache-"))
+# No test may reach the internet: CrewAI/OpenTelemetry telemetry off, litellm's bundled price map.
+for _name, _value in (("CREWAI_DISABLE_TELEMETRY", "true"), ("OTEL_SDK_DISABLED", "true"),
+                      ("LITELLM_LOCAL_MODEL_COST_MAP", "True"), ("HF_HUB_OFFLINE", "1")):
+    os.environ.setdefault(_name, _value)
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -88,3 +92,19 @@ def _close_engines() -> Iterator[None]:
     from cimedic.store import dispose_engines
 
     dispose_engines()
+
+
+@pytest.fixture
+def workspace_of():  # type: ignore[no-untyped-def]
+    """Build the agent tools' workspace for local material, the way the investigation flow does."""
+    from cimedic.investigate import diagnose
+    from cimedic.settings import get_settings
+    from cimedic.tools.agent.base import Workspace
+    from cimedic.tools.ingest.local import ingest_path
+
+    def build(path: Path) -> Workspace:
+        settings = get_settings()
+        material = ingest_path(path, settings.limits)
+        return Workspace(diagnose(material, limits=settings.limits), material, settings)
+
+    return build
