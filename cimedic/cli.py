@@ -18,18 +18,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from cimedic import __version__
 from cimedic import insights_cli as insights
+from cimedic.chat_cli import chat
 from cimedic.errors import CimedicError, error_record, one_line
 from cimedic.history_cli import history_app, ingest
-from cimedic.investigate import investigate_path
 from cimedic.kb_cli import kb_app
 from cimedic.memory.cli import incidents_app, learn
 from cimedic.models import Diagnosis
 from cimedic.models_cli import models_app
 from cimedic.redact import redact
-from cimedic.remote import investigate_url, is_url
 from cimedic.report import render_rich, to_json, to_json_obj, to_markdown
 from cimedic.runs_cli import runs_app
-from cimedic.settings import get_settings
+from cimedic.settings import get_settings, quiet_third_parties
 from cimedic.train_cli import train_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="CI/CD triage: explain why a CI run failed.")
@@ -71,16 +70,24 @@ class Item(NamedTuple):
     baseline: str | None
     record: bool
     full_logs: bool
+    model: str | None
+    offline: bool
 
 
 def _one(item: Item) -> dict[str, Any]:
     """Investigate one input; failures come back as data so a batch never stops half-way."""
     try:
-        baseline = Path(item.baseline) if item.baseline else None
-        if is_url(item.target):
-            diag = investigate_url(item.target, baseline=baseline, full_logs=item.full_logs, record=item.record)
-        else:
-            diag = investigate_path(Path(item.target), baseline=baseline, record=item.record)
+        # Imported here: CrewAI takes seconds to import, which `--help` and `kb list` need not pay.
+        from cimedic.crew.flow import investigate as run_flow
+
+        diag = run_flow(
+            item.target,
+            baseline=item.baseline,
+            full_logs=item.full_logs,
+            record=item.record,
+            model=item.model,
+            offline=item.offline,
+        )
         return {"ok": to_json_obj(diag)}
     except Exception as exc:  # a bug must not lose the other inputs' results
         # Messages can quote archive member names, URLs or parser output: redact like everything shown.
@@ -126,17 +133,24 @@ def investigate(
     full_logs: Annotated[
         bool, typer.Option("--full-logs", help="For run URLs: fetch every job's log, not only the failed jobs'.")
     ] = False,
+    llm: Annotated[
+        str | None,
+        typer.Option("--llm", help="LLM (any litellm model name) for this run; default CIMEDIC_LLM_MODEL."),
+    ] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Deterministic path only, even with a model set.")] = False,
 ) -> None:
     """Explain why a CI run failed: category, the lines that show it, and the evidence."""
     chosen = [f for f, on in ((Output.JSON, as_json), (Output.JSONL, as_jsonl), (Output.MARKDOWN, as_markdown)) if on]
     if len(chosen) > 1:
         raise typer.BadParameter("choose one of --json, --jsonl, --markdown")
+    if llm and offline:
+        raise typer.BadParameter("choose one of --llm, --offline")
     fmt = chosen[0] if chosen else Output.RICH
     get_settings()  # fail early, once, on a bad settings file
     out = Console(highlight=False, soft_wrap=False)
     err = Console(stderr=True, highlight=False)
     workers = (os.cpu_count() or 1) if jobs == 0 else jobs
-    items = [Item(p, str(baseline) if baseline else None, record, full_logs) for p in paths]
+    items = [Item(p, str(baseline) if baseline else None, record, full_logs, llm, offline) for p in paths]
     failed = 0
     collected: list[dict[str, Any]] = []
     progress = Progress(
@@ -181,6 +195,7 @@ def investigate(
 
 # After `investigate`, so help lists the commands in the order people reach for them.
 app.command("learn")(learn)
+app.command("chat")(chat)
 app.command("ingest")(ingest)
 for _command in (insights.flaky, insights.anomalies, insights.predict, insights.stats, insights.report):
     app.command()(_command)
@@ -189,6 +204,7 @@ for _command in (insights.flaky, insights.anomalies, insights.predict, insights.
 def run() -> None:
     """Console-script entry point: settings errors become one line, not a traceback."""
     try:
+        quiet_third_parties(get_settings())
         app()
     except CimedicError as exc:
         Console(stderr=True).print(f"error: {one_line(exc)}", markup=False, soft_wrap=True)

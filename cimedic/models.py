@@ -202,6 +202,31 @@ class Action(BaseModel):
     target: str
     reason: str
     params: dict[str, str] = Field(default_factory=dict)
+    source: str = Field(default="knowledge-base", description="knowledge-base, rule or llm")
+
+
+class RejectedAction(BaseModel):
+    action: Action
+    why: str
+
+
+class RemediationPlan(BaseModel):
+    """What could be done about the failure: proposals only; the policy engine decides what runs."""
+
+    actions: list[Action] = Field(default_factory=list)
+    # Model proposals refused before they reached the plan (ungrounded target, unknown kind...).
+    rejected: list[RejectedAction] = Field(default_factory=list)
+    note: str | None = None
+
+
+class LLMUsage(BaseModel):
+    """What the model calls of one investigation cost."""
+
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    requests: int = 0
+    cost_usd: float | None = Field(default=None, description="None: litellm knows no price for the model")
 
 
 class RuleMatch(BaseModel):
@@ -302,3 +327,10 @@ class Diagnosis(BaseModel):
     model_versions: dict[str, str] = Field(default_factory=dict)
     # For a failed PR/MR run with history: change vs flaky vs infra vs broken base branch.
     change_cause: ChangeVerdict | None = None
+    # Which way the investigation flow went: offline, confident (LLM skipped), budget, crew, llm-failed.
+    route: str = "offline"
+    # The model's account of the cause and its human summary (None on the deterministic path).
+    root_cause: str | None = None
+    report: str | None = None
+    plan: RemediationPlan | None = None
+    llm: LLMUsage | None = None

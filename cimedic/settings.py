@@ -70,7 +70,18 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=_default_home)
     config: Path | None = Field(default=None, description="YAML settings file")
     # An LLM is optional: with none configured every command runs its deterministic path.
+    # Any litellm model name (openai/gpt-4o-mini, azure/<deployment>, anthropic/..., ollama/llama3.1).
     llm_model: str | None = None
+    # Any OpenAI-compatible server (vLLM, Ollama, a gateway); None: the provider's own endpoint.
+    llm_base_url: str | None = None
+    # None: litellm reads the provider's own variable (OPENAI_API_KEY, ANTHROPIC_API_KEY, AZURE_API_KEY...).
+    llm_api_key: SecretStr | None = None
+    llm_timeout_s: float = Field(default=60.0, gt=0)
+    llm_max_tokens: int = Field(default=1500, ge=64, description="per completion")
+    # Spend per project (repo) per calendar month (UTC); when either is used up, investigations of
+    # that project run offline. Tokens count for models litellm has no price for (local servers).
+    llm_budget_usd: float = Field(default=5.0, ge=0)
+    llm_budget_tokens: int = Field(default=2_000_000, ge=0)
     # Extra knowledge-base folders (YAML entries), read after the shipped ones and $CIMEDIC_HOME/knowledge.
     knowledge_dirs: list[Path] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
@@ -164,6 +175,24 @@ class Settings(BaseSettings):
     @property
     def llm_configured(self) -> bool:
         return bool(self.llm_model)
+
+
+def quiet_third_parties(settings: Settings) -> None:
+    """Keep CrewAI, OpenTelemetry, litellm and Hugging Face off the network and out of $HOME.
+
+    Call before importing crewai or litellm: litellm reads its price-map switch at import time.
+    Values already set by the user win.
+    """
+    for name, value in (
+        ("CREWAI_DISABLE_TELEMETRY", "true"),
+        ("CREWAI_DISABLE_VERSION_CHECK", "true"),
+        ("OTEL_SDK_DISABLED", "true"),
+        ("LITELLM_LOCAL_MODEL_COST_MAP", "True"),
+        ("HF_HUB_OFFLINE", "1"),
+        # CrewAI keeps kickoff outputs in a SQLite file named after the working directory; ours go home.
+        ("CREWAI_STORAGE_DIR", str(settings.home / "crewai")),
+    ):
+        os.environ.setdefault(name, value)
 
 
 @lru_cache(maxsize=1)

@@ -10,9 +10,16 @@ import pytest
 # azure-devops caches route metadata under ~/.azure-devops as soon as it is imported; tests keep
 # theirs in a scratch folder (set before any test module imports the SDK).
 os.environ.setdefault("AZURE_DEVOPS_CACHE_DIR", tempfile.mkdtemp(prefix="azure-devops-cache-"))
-# No test may reach the internet: CrewAI/OpenTelemetry telemetry off, litellm's bundled price map.
-for _name, _value in (("CREWAI_DISABLE_TELEMETRY", "true"), ("OTEL_SDK_DISABLED", "true"),
-                      ("LITELLM_LOCAL_MODEL_COST_MAP", "True"), ("HF_HUB_OFFLINE", "1")):
+# No test may reach the internet (CrewAI/OpenTelemetry telemetry and version checks off, litellm's
+# bundled price map) or write under $HOME (CrewAI's kickoff-output store).
+for _name, _value in (
+    ("CREWAI_DISABLE_TELEMETRY", "true"),
+    ("CREWAI_DISABLE_VERSION_CHECK", "true"),
+    ("OTEL_SDK_DISABLED", "true"),
+    ("LITELLM_LOCAL_MODEL_COST_MAP", "True"),
+    ("HF_HUB_OFFLINE", "1"),
+    ("CREWAI_STORAGE_DIR", tempfile.mkdtemp(prefix="crewai-storage-")),
+):
     os.environ.setdefault(_name, _value)
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -54,6 +54,7 @@ def archive_run(settings: Settings, info: RunInfo, logs: list[LogFile]) -> tuple
         )
     except ArchiveError as exc:
         return 0, [f"logs not archived: {exc}"]
+    settings.downloads_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=settings.downloads_dir) as scratch:
         for n, log in enumerate(logs):
             key = ArchiveKey(

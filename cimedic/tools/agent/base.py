@@ -65,14 +65,17 @@ class Workspace:
         return self.material.logs if self.material else []
 
     def log(self, path: str) -> LogFile | None:
-        """The log with this path (as evidence and excerpts name it), or with this job name."""
+        """The log with this path (as evidence and excerpts name it), or of this job or step.
+
+        A job has one log per step; by name, the one the diagnosis quotes wins, then the job's last
+        step (where a failure usually stops it), rather than its "Set up job" preamble.
+        """
         for log in self.logs:
             if log.path == path:
                 return log
-        for log in self.logs:
-            if path and path in (log.job, log.step):
-                return log
-        return None
+        named = [log for log in self.logs if path and path in (log.job, log.step)]
+        quoted = {e.path for e in self.diagnosis.evidence}
+        return next((log for log in named if log.path in quoted), named[-1] if named else None)
 
     def lines(self, log: LogFile) -> Iterator[tuple[int, str]]:
         """(line number, redacted text) of a log, streamed: a 2 GiB log never sits in memory."""
@@ -110,9 +113,12 @@ class AgentTool(BaseTool):
     def answer(self, args: Any) -> Any:
         """The tool's result as JSON-able data; may raise: the base turns errors into data."""
 
-    def _run(self, *args: Any, **kwargs: Any) -> str:
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        # CrewAI validates arguments in run(), before _run: a bad argument must come back as data too.
         try:
-            parsed = self.args_schema.model_validate(kwargs)
-            return render(self.answer(parsed), self.output_max_chars)
+            return super().run(*args, **kwargs)
         except Exception as exc:  # the one boundary: a tool failure is an answer, never a crash
             return render(error_record(self.name, exc))
+
+    def _run(self, *args: Any, **kwargs: Any) -> str:
+        return render(self.answer(self.args_schema.model_validate(kwargs)), self.output_max_chars)
