@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pytest_httpserver import HTTPServer
 
 from cimedic.crew.flow import investigate
+from cimedic.evals.replay_llm import ReplayLLM, Reply, call, say
 from cimedic.report import to_json_obj
 from cimedic.settings import get_settings
 from tests.conftest import EXAMPLES
-from tests.llm_server import Reply, ScriptedLLM, call, say
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "logchunks" / "logs"
 PERL = DATA / "Perl" / "sjdy521@Mojo-Webqq" / "369957693.log.gz"
@@ -32,13 +32,13 @@ pytestmark = pytest.mark.skipif(not PERL.exists(), reason="LogChunks data not pr
 
 
 @pytest.fixture
-def llm(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> ScriptedLLM:
-    scripted = ScriptedLLM(httpserver)
-    monkeypatch.setenv("CIMEDIC_LLM_MODEL", "openai/gpt-4o-mini")
-    monkeypatch.setenv("CIMEDIC_LLM_BASE_URL", scripted.base_url)
-    monkeypatch.setenv("CIMEDIC_LLM_API_KEY", "sk-test-0000")
-    get_settings.cache_clear()
-    return scripted
+def llm(monkeypatch: pytest.MonkeyPatch) -> Iterator[ReplayLLM]:
+    with ReplayLLM() as replay:
+        monkeypatch.setenv("CIMEDIC_LLM_MODEL", "openai/gpt-4o-mini")
+        monkeypatch.setenv("CIMEDIC_LLM_BASE_URL", replay.base_url)
+        monkeypatch.setenv("CIMEDIC_LLM_API_KEY", "sk-test-0000")
+        get_settings.cache_clear()
+        yield replay
 
 
 def _log(tmp_path: Path, insert: list[str] | None = None) -> Path:
@@ -69,13 +69,13 @@ def _plan(kind: str = "retry", target: str = "run") -> str:
     return json.dumps({"actions": [{"kind": kind, "target": target, "reason": "transient network timeout"}]})
 
 
-def _script_happy(llm: ScriptedLLM) -> None:
+def _script_happy(llm: ReplayLLM) -> None:
     llm.script("rca", call("search_log", pattern="Connect timeout"), say(_rca()))
     llm.script("plan", call("propose_action", kind="retry", target="run", reason="transient network"), say(_plan()))
     llm.script("report", say("`make test` failed: t/https.t timed out connecting over HTTPS. Retry the run."))
 
 
-def test_full_investigation_with_tool_calls(llm: ScriptedLLM, tmp_path: Path) -> None:
+def test_full_investigation_with_tool_calls(llm: ReplayLLM, tmp_path: Path) -> None:
     _script_happy(llm)
     diag = investigate(str(_log(tmp_path)))
     assert diag.route == "crew" and diag.backend == "llm"
@@ -93,14 +93,14 @@ def test_full_investigation_with_tool_calls(llm: ScriptedLLM, tmp_path: Path) ->
     assert diag.llm.cost_usd == pytest.approx(5 * (400 * 0.15 + 60 * 0.6) / 1e6)
 
 
-def test_router_skips_the_llm_on_a_confident_knowledge_base_match(llm: ScriptedLLM) -> None:
+def test_router_skips_the_llm_on_a_confident_knowledge_base_match(llm: ReplayLLM) -> None:
     diag = investigate(str(EXAMPLES / "gha-timeout.log"))
     assert diag.route == "confident" and diag.backend == "offline"
     assert diag.llm is None and llm.requests == []
     assert [a.kind for a in diag.plan.actions] == ["timeout"]
 
 
-def test_hallucinated_evidence_is_rejected_then_falls_back_offline(llm: ScriptedLLM, tmp_path: Path) -> None:
+def test_hallucinated_evidence_is_rejected_then_falls_back_offline(llm: ReplayLLM, tmp_path: Path) -> None:
     offline = investigate(str(_log(tmp_path)), offline=True, record=False)
     invented = _rca(line=TIMEOUT_LINE + 4, text="FATAL: database password expired for user ci")
     llm.script("rca", say(invented), say(invented))
@@ -114,7 +114,7 @@ def test_hallucinated_evidence_is_rejected_then_falls_back_offline(llm: Scripted
     assert diag.llm is not None and diag.llm.requests == 2  # a failed crew still costs what it spent
 
 
-def test_a_corrected_answer_after_a_rejection_is_accepted(llm: ScriptedLLM, tmp_path: Path) -> None:
+def test_a_corrected_answer_after_a_rejection_is_accepted(llm: ReplayLLM, tmp_path: Path) -> None:
     llm.script("rca", say(_rca(line=9999)), say("Here is my answer: " + _rca()))
     llm.script("plan", say("not json at all"), say(_plan()))
     llm.script("report", say("t/https.t timed out connecting over HTTPS."))
@@ -124,14 +124,14 @@ def test_a_corrected_answer_after_a_rejection_is_accepted(llm: ScriptedLLM, tmp_
     assert "not the JSON object asked for" in llm.requests_of("plan")[1]["messages"][-1]["content"]
 
 
-def test_malformed_completion_on_the_wire_falls_back_offline(llm: ScriptedLLM, tmp_path: Path) -> None:
+def test_malformed_completion_on_the_wire_falls_back_offline(llm: ReplayLLM, tmp_path: Path) -> None:
     llm.script("rca", *[Reply(raw='{"choices": [{"message": ')] * 6)
     diag = investigate(str(_log(tmp_path)))
     assert diag.route == "llm-failed" and diag.backend == "offline"
     assert diag.category == investigate(str(_log(tmp_path)), offline=True).category
 
 
-def test_instructions_inside_a_log_change_nothing(llm: ScriptedLLM, tmp_path: Path) -> None:
+def test_instructions_inside_a_log_change_nothing(llm: ReplayLLM, tmp_path: Path) -> None:
     log = _log(tmp_path, insert=[HOSTILE])
     # A model that obeys the log: it proposes a production rollback, by tool and in its answer.
     llm.script("rca", say(_rca(line=TIMEOUT_LINE + 1)))
@@ -155,7 +155,7 @@ def test_instructions_inside_a_log_change_nothing(llm: ScriptedLLM, tmp_path: Pa
     assert all("messages" in r for r in llm.requests)
 
 
-def test_secrets_in_the_log_never_reach_the_model(llm: ScriptedLLM, tmp_path: Path) -> None:
+def test_secrets_in_the_log_never_reach_the_model(llm: ReplayLLM, tmp_path: Path) -> None:
     token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
     log = _log(tmp_path, insert=[f"+ git clone https://x-access-token:{token}@github.com/acme/app.git"])
     llm.script("rca", call("search_log", pattern="x-access-token"), say(_rca(line=TIMEOUT_LINE + 1)))
@@ -167,9 +167,7 @@ def test_secrets_in_the_log_never_reach_the_model(llm: ScriptedLLM, tmp_path: Pa
     assert "x-access-token" in llm.prompts_text()  # the line itself was searched and shown, redacted
 
 
-def test_budget_exhaustion_falls_back_offline(
-    llm: ScriptedLLM, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_budget_exhaustion_falls_back_offline(llm: ReplayLLM, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CIMEDIC_LLM_BUDGET_USD", "0.0004")
     get_settings.cache_clear()
     _script_happy(llm)
@@ -182,7 +180,7 @@ def test_budget_exhaustion_falls_back_offline(
     assert any("LLM budget for local used up" in w for w in second.warnings)
 
 
-def test_json_contract_is_the_same_whichever_backend_ran(llm: ScriptedLLM, tmp_path: Path) -> None:
+def test_json_contract_is_the_same_whichever_backend_ran(llm: ReplayLLM, tmp_path: Path) -> None:
     offline = to_json_obj(investigate(str(_log(tmp_path)), offline=True))
     _script_happy(llm)
     crew = to_json_obj(investigate(str(_log(tmp_path))))

@@ -6,6 +6,7 @@ import json
 from abc import abstractmethod
 from collections.abc import Iterator
 from functools import cached_property
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from crewai.tools import BaseTool
@@ -92,6 +93,12 @@ class Workspace:
 
 def clip(text: str, limit: int = LINE_MAX_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def fit(items: list[Any], budget: int) -> list[Any]:
+    """The leading items whose JSON fits in ``budget`` characters: whole items, never a cut one."""
+    sizes = accumulate(len(json.dumps(item, ensure_ascii=False, default=str)) + 1 for item in items)
+    return [item for item, used in zip(items, sizes, strict=False) if used <= budget]
 
 
 def render(data: Any, limit: int = OUTPUT_MAX_CHARS) -> str:

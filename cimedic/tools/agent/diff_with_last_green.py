@@ -5,8 +5,7 @@ whose logs the archive kept. Both sides keep what ``investigate.baseline_index``
 
 from __future__ import annotations
 
-import json
-from itertools import accumulate, islice
+from itertools import islice
 from typing import Any, BinaryIO
 
 from pydantic import BaseModel, Field
@@ -17,7 +16,7 @@ from cimedic.redact import redact
 from cimedic.settings import Limits
 from cimedic.store import history_tables as t
 from cimedic.store.db import transaction
-from cimedic.tools.agent.base import OUTPUT_MAX_CHARS, AgentTool, Workspace, clip
+from cimedic.tools.agent.base import OUTPUT_MAX_CHARS, AgentTool, Workspace, clip, fit
 from cimedic.tools.ingest.base import LogFile
 from cimedic.tools.logs.scanner import Scan, scan
 from cimedic.tools.logs.templates import TemplateIndex
@@ -52,8 +51,7 @@ class DiffWithLastGreen(AgentTool):
         if baseline is None:
             return {"job": job, "baseline": None, "note": found}
         new, total, compared = _new_templates(logs, baseline, ws.settings.limits)
-        sizes = accumulate(len(json.dumps(item, ensure_ascii=False)) + 1 for item in new)
-        shown = [item for item, used in zip(new, sizes, strict=True) if used <= BUDGET]
+        shown = fit(new, BUDGET)
         # Grouped by log: the path once per log, not once per template, leaves room for more of them.
         by_log: dict[str, list[dict[str, Any]]] = {}
         for item in shown:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from itertools import accumulate
 from typing import Any
 
 from pydantic import BaseModel
 
 from cimedic.models import Job, Status
-from cimedic.tools.agent.base import OUTPUT_MAX_CHARS, AgentTool, clip
+from cimedic.tools.agent.base import OUTPUT_MAX_CHARS, AgentTool, clip, fit
 
 
 class Args(BaseModel):
@@ -50,8 +49,7 @@ class GetRun(AgentTool):
         listed = [_job(j) for j in jobs]
         if len(json.dumps(listed, ensure_ascii=False, default=str)) > room:
             listed.sort(key=lambda j: j["status"] != Status.FAILURE)
-            sizes = accumulate(len(json.dumps(j, ensure_ascii=False, default=str)) + 1 for j in listed)
-            listed = [j for j, used in zip(listed, sizes, strict=True) if used <= room - 30]
+            listed = fit(listed, room - 30)
             out["jobs_omitted"] = len(jobs) - len(listed)
         out["jobs"] = listed
         return out

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from itertools import accumulate
 from typing import Any
 
 from pydantic import BaseModel
 
 from cimedic.models import Job, Status
-from cimedic.tools.agent.base import OUTPUT_MAX_CHARS, AgentTool, Workspace, clip
+from cimedic.tools.agent.base import OUTPUT_MAX_CHARS, AgentTool, Workspace, clip, fit
 
 MAX_JOBS = 100
 BUDGET = OUTPUT_MAX_CHARS - 300
@@ -42,8 +40,7 @@ class ListFailedJobs(AgentTool):
             failed = [(j, "its log holds the diagnosis evidence") for j in jobs if blamed & set(_log_paths(ws, j))]
         # A failed matrix can list hundreds of jobs: as many as fit the bounded answer, whole.
         entries = [_job(ws, job, why) for job, why in failed[:MAX_JOBS]]
-        sizes = accumulate(len(json.dumps(e, ensure_ascii=False, default=str)) + 1 for e in entries)
-        out: dict[str, Any] = {"failed_jobs": [e for e, used in zip(entries, sizes, strict=True) if used <= BUDGET]}
+        out: dict[str, Any] = {"failed_jobs": fit(entries, BUDGET)}
         if len(out["failed_jobs"]) < len(failed):
             out["jobs_omitted"] = len(failed) - len(out["failed_jobs"])
         if not failed:
