@@ -191,3 +191,31 @@ def test_json_contract_is_the_same_whichever_backend_ran(llm: ReplayLLM, tmp_pat
     assert shape(offline) == shape(crew)
     assert offline["backend"] == "offline" and offline["llm"] is None and crew["llm"]["model"] == "openai/gpt-4o-mini"
     assert offline["schema_version"] == crew["schema_version"] == 1
+
+
+PHP = DATA / "PHP" / "bcit-ci@CodeIgniter" / "496530269.log.gz"
+
+
+def test_failed_tests_bring_in_the_flakiness_investigator(llm: ReplayLLM) -> None:
+    """A real PHPUnit run with 56 errors (LogChunks): the flakiness investigator judges its tests."""
+    error = "RuntimeException: Undefined property: CI_DB_mysql_driver::$_is_unbuffered"
+    rca = {
+        "category": "test",
+        "confidence": 0.85,
+        "summary": "The MySQL driver lacks $_is_unbuffered, so every database test errors.",
+        "root_cause": "A change removed or renamed a driver property that the tests rely on.",
+        "evidence": [{"path": "496530269.log.gz", "line": 236, "text": error}],
+    }
+    verdicts = {"tests": [{"name": "DB_test::test_db_valid", "verdict": "real", "reason": "no history of flakes"}]}
+    llm.script("rca", say(json.dumps(rca)))
+    llm.script("flaky", call("flaky_score", test="DB_test::test_db_valid"), say(json.dumps(verdicts)))
+    llm.script("plan", say(_plan(kind="notify", target="DB_test::test_db_valid")))
+    llm.script("report", say("56 database tests error on a missing driver property; not flaky."))
+    diag = investigate(str(PHP), record=False)
+    assert diag.route == "crew" and diag.summary.startswith("The MySQL driver lacks")
+    flaky = llm.requests_of("flaky")
+    assert "DB_test::test_db_valid" in flaky[0]["messages"][-1]["content"]
+    tool_answer = next(m for m in flaky[1]["messages"] if m["role"] == "tool")["content"]
+    # With no stored history the tool says it cannot tell, rather than guessing.
+    assert json.loads(tool_answer)["verdict"] == "unknown"
+    assert [(a.kind, a.target) for a in diag.plan.actions] == [("notify", "DB_test::test_db_valid")]

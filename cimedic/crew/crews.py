@@ -20,17 +20,17 @@ from cimedic.tools.agent.registry import toolbox
 if TYPE_CHECKING:
     from crewai import LLM, Agent, Crew
 
-# Each role sees only the tools its job needs: a smaller menu is cheaper and harder to misuse.
+# Each role sees only the tools its job needs: a smaller menu is cheaper (every request carries the
+# schemas) and harder to misuse. The analyst's context already holds the failed tests and the
+# knowledge-base matches, so it gets the tools that look further than that context.
 TOOLS_OF = {
     "rca_analyst": (
         "get_run",
         "list_failed_jobs",
         "get_log_excerpt",
         "search_log",
-        "get_failed_tests",
         "diff_with_last_green",
         "search_incidents",
-        "match_knowledge_base",
         "get_job_history",
     ),
     "flakiness_investigator": ("get_failed_tests", "get_test_history", "flaky_score", "search_log"),

@@ -35,11 +35,8 @@ class Args(BaseModel):
 class DiffWithLastGreen(AgentTool):
     name: str = "diff_with_last_green"
     description: str = (
-        "Compare a failing job's log with the last passing run of the same job: returns, per log, the line "
-        "templates (numbers, ids and paths masked) the passing run never printed, in order of first appearance: "
-        "first line number, text, and count (with the template when it repeats); up to 25. `job` is a job name "
-        "or a log path. Use it to find where this run departed from a good one: the first new lines are often "
-        "the real cause when the loudest error comes later. Says so when no passing run is known."
+        "Log lines (as templates) the failing job printed but its last passing run did not, in order of first "
+        "appearance. The first new lines often show the real cause."
     )
     args_schema: type[BaseModel] = Args
 

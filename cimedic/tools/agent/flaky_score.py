@@ -25,12 +25,8 @@ class Args(BaseModel):
 class FlakyScore(AgentTool):
     name: str = "flaky_score"
     description: str = (
-        "Judge whether one test is flaky from its stored history: verdict (flaky, likely flaky, likely not flaky, "
-        "unknown), p_flaky (posterior probability it is flaky), flake rate with a 95% credible interval, whether it "
-        "passed and failed on the same commit and job (definitive proof), outcome flips and flip rate, the likely "
-        "mechanism (timing, machine), the runners it fails on, what its failures cost (failed runs, CI minutes) and "
-        "up to 3 failing executions. With fewer than 5 usable executions the verdict is 'unknown' and it says why. "
-        "Use it before calling a failure flaky or proposing a retry or quarantine."
+        "Whether a test is flaky from its history: verdict, posterior flake probability with interval, "
+        "same-commit pass+fail proof, flip rate, cost. Use before proposing retry or quarantine."
     )
     args_schema: type[BaseModel] = Args
 

@@ -24,10 +24,8 @@ class Args(BaseModel):
 class GetFailedTests(AgentTool):
     name: str = "get_failed_tests"
     description: str = (
-        "List the run's failed tests: name, classname, status, the first lines of the failure message, "
-        "duration and the report file, from the JUnit reports; without reports, the tests the log names "
-        "as failed (name and message only). Returns the total count too. Use it for test failures, to see "
-        "which tests failed and why before reading their tracebacks with search_log."
+        "The failed tests: name, class, status, first lines of the message, duration, report file. From JUnit "
+        "reports, else from the log."
     )
     args_schema: type[BaseModel] = Args
 

@@ -27,12 +27,8 @@ class Args(BaseModel):
 class GetJobHistory(AgentTool):
     name: str = "get_job_history"
     description: str = (
-        "The stored history of one CI job (workflow, pipeline, Jenkins job) in this run's project (every project "
-        "for local files): run counts by status, failure rate overall and over the newest `limit` runs, median and "
-        "p90 duration and queue time in "
-        "seconds, and the newest runs (run id, attempt, status, commit, start, duration), newest first. An "
-        "unknown name answers with the names that are stored. Use it to see whether a job fails often, just "
-        "started failing, or got slower or queued longer than usual."
+        "One job's stored history: runs by status, failure rate overall and recently, median/p90 duration and "
+        "queue time, the newest runs."
     )
     args_schema: type[BaseModel] = Args
 

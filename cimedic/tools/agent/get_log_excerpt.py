@@ -27,10 +27,8 @@ class Args(BaseModel):
 class GetLogExcerpt(AgentTool):
     name: str = "get_log_excerpt"
     description: str = (
-        f"Read the lines of one log from around_line-n to around_line+n (n at most {MAX_N}), each as "
-        "{line, text} with timestamps and colour codes removed. `job` is a log path or a job name. Use it to "
-        "see what happened before and after an evidence line or a search_log hit. Tells you where the log "
-        "ends when the range reaches past it."
+        "Lines around_line-n..around_line+n of one log (n at most 60), numbered. Use it to read before and "
+        "after an evidence line or search hit."
     )
     args_schema: type[BaseModel] = Args
 

@@ -18,10 +18,8 @@ class Args(BaseModel):
 class GetRun(AgentTool):
     name: str = "get_run"
     description: str = (
-        "Describe the run under investigation: platform, ids, project, branch, commit, pull request, actor, "
-        "triggering event, status, queue and duration seconds, its jobs (name, status, runner, duration) and "
-        "the deterministic verdict (category, confidence, summary). Takes no arguments. Call it first to get "
-        "the headline and the job names the other tools accept."
+        "The run's metadata (platform, ids, branch, commit, PR, trigger, timings), its jobs with status, and "
+        "the deterministic verdict. Call first: it names the jobs other tools accept."
     )
     args_schema: type[BaseModel] = Args
 

@@ -31,12 +31,8 @@ class Args(BaseModel):
 class GetTestHistory(AgentTool):
     name: str = "get_test_history"
     description: str = (
-        "How one test did in the stored run history of this run's project (every project for local files): "
-        "executions, passed/failed/skipped counts, "
-        "failure rate, first and last seen, the outcomes of its newest `limit` executions as a string, oldest "
-        "first (P pass, F fail, E error, S skip), its latest failures (run id, commit, job, message), and "
-        "durations (median, p90, median of failures). Use it to tell a new regression (passed, then fails every "
-        "time since one commit) from an intermittent failure (failures scattered among passes)."
+        "One test's stored history: pass/fail counts, failure rate, recent outcomes (P/F/E/S, oldest first), "
+        "latest failures with commit and message, durations."
     )
     args_schema: type[BaseModel] = Args
 

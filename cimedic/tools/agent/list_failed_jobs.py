@@ -21,10 +21,8 @@ class Args(BaseModel):
 class ListFailedJobs(AgentTool):
     name: str = "list_failed_jobs"
     description: str = (
-        "List the run's failed jobs with their failed steps. Each job and step comes with `log`, the log path "
-        "to pass to get_log_excerpt, search_log or diff_with_last_green. Takes no arguments. Use it to pick "
-        "which log to read; when the platform did not say which job failed, the job holding the diagnosis "
-        "evidence is listed with why."
+        "The failed jobs and their failed steps, each with the log path to pass to get_log_excerpt, "
+        "search_log or diff_with_last_green."
     )
     args_schema: type[BaseModel] = Args
 

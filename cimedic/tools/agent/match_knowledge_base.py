@@ -25,11 +25,8 @@ class Args(BaseModel):
 class MatchKnowledgeBase(AgentTool):
     name: str = "match_knowledge_base"
     description: str = (
-        "Check log lines against the knowledge base of known CI failures (shipped entries plus the team's own). "
-        "Returns up to 5 matching entries, earliest matching line first: id, title, category, a description "
-        "filled with what the lines captured (package, version, limit...), the remediation that fixes it, the "
-        "suggested action kind, and the line that matched. An empty list means no known failure fits. Use it on "
-        "the key error lines to name a known failure and its fix."
+        "Known CI failures whose patterns match the given log lines: id, category, description, remediation "
+        "and suggested action."
     )
     args_schema: type[BaseModel] = Args
 

@@ -28,12 +28,8 @@ class Args(BaseModel):
 class PredictFailure(AgentTool):
     name: str = "predict_failure"
     description: str = (
-        "The failure predictor's probability that a run fails, from what was known before it started (recent "
-        "outcomes of its job, pull request and branch, activity, time...): probability, the model's cut-off and "
-        "verdict, the 5 features that moved it most (feature, value, effect, why), and the run's real outcome "
-        "when stored. Default: the run under investigation if the history holds it, else its job's next run; "
-        "`run` picks a stored run id. Says so when no model is promoted or no history is stored. Use it to judge "
-        "whether a failure was expected from the project's recent state or came as a surprise."
+        "The failure predictor's probability for a run (default: this one), with the features that moved it "
+        "most. Tells whether this failure was expected from recent history."
     )
     args_schema: type[BaseModel] = Args
 

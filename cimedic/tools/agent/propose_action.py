@@ -27,11 +27,8 @@ class Args(BaseModel):
 class ProposeAction(AgentTool):
     name: str = "propose_action"
     description: str = (
-        "Record one remediation proposal (kind, target, reason) for the policy engine to judge. It executes "
-        "nothing: no retry, rollback or message happens because of this call. Returns whether it was recorded "
-        "(the same kind and target twice is recorded once) and all proposals so far; at most 10. The target "
-        "must name a job, step, test, branch or id of this run, else the proposal is rejected later. Use it "
-        "once per action the evidence supports; propose nothing rather than something it does not."
+        "Record one remediation proposal (kind, target, reason) for the policy engine. Executes nothing. The "
+        "target must be a job, step, test, branch or id of this run."
     )
     args_schema: type[BaseModel] = Args
 

@@ -25,11 +25,8 @@ class Args(BaseModel):
 class SearchIncidents(AgentTool):
     name: str = "search_incidents"
     description: str = (
-        "Search the memory of past resolved CI incidents for those most similar to `text` (meaning, not exact "
-        "words). Returns up to `limit` incidents, best first: id, score (0-1; the same failure scores near 1, "
-        "unrelated ones far lower), category, title, the cause found then and the fix that worked. An empty list "
-        "with a note means the memory holds nothing yet. Use it with the key error lines to learn whether this "
-        "failure happened before and how it was resolved."
+        "Past resolved incidents most similar in meaning to the text: score, category, the cause found and "
+        "the fix that worked. Use it with the key error lines."
     )
     args_schema: type[BaseModel] = Args
 

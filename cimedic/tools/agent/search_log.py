@@ -20,8 +20,8 @@ class Args(BaseModel):
 class SearchLog(AgentTool):
     name: str = "search_log"
     description: str = (
-        "Find lines matching a regular expression in the run's logs. Returns up to 30 hits as "
-        "{path, line, text} and the total count. Use it to check a hypothesis or find where something started."
+        "Lines matching an RE2 regular expression (case-insensitive) in the run's logs: up to 30 {path, line, "
+        "text} and the total count."
     )
     args_schema: type[BaseModel] = Args
 
