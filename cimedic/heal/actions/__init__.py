@@ -1,0 +1,1 @@
+"""One module per remediation kind, each a ``Healer``: plan, execute (never in a dry run), verify."""
