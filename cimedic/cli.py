@@ -20,6 +20,7 @@ from cimedic import __version__
 from cimedic import insights_cli as insights
 from cimedic.chat_cli import chat
 from cimedic.errors import CimedicError, error_record, one_line
+from cimedic.heal_cli import actions_app, heal, policy_app
 from cimedic.history_cli import history_app, ingest
 from cimedic.kb_cli import kb_app
 from cimedic.memory.cli import incidents_app, learn
@@ -196,6 +197,9 @@ def investigate(
 # After `investigate`, so help lists the commands in the order people reach for them.
 app.command("learn")(learn)
 app.command("chat")(chat)
+app.command("heal")(heal)
+app.add_typer(actions_app, name="actions")
+app.add_typer(policy_app, name="policy")
 app.command("ingest")(ingest)
 for _command in (insights.flaky, insights.anomalies, insights.predict, insights.stats, insights.report):
     app.command()(_command)

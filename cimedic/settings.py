@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     aws_region: str | None = None
     aws_endpoint_url: str | None = None
 
+    # Self-healing policy; default $CIMEDIC_HOME/policy.yaml when it exists, else the shipped one.
+    policy_file: Path | None = None
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -171,6 +174,14 @@ class Settings(BaseSettings):
     def downloads_dir(self) -> Path:
         """Where fetched logs stream to (on disk, never in memory); emptied after each run."""
         return self.home / "downloads"
+
+    @property
+    def policy_path(self) -> Path | None:
+        """The user's policy file, or None for the shipped config/policy.yaml."""
+        if self.policy_file is not None:
+            return self.policy_file
+        own = self.home / "policy.yaml"
+        return own if own.is_file() else None
 
     @property
     def llm_configured(self) -> bool:

@@ -12,7 +12,7 @@ from cimedic.store.db import Base
 from cimedic.store.migrate import VERSION_TABLE
 
 # Imported for their side effect: autogenerate compares the migrations with every model.
-from cimedic.store import fingerprints, history_tables, spend_tables  # noqa: F401  # isort: skip
+from cimedic.store import fingerprints, heal_tables, history_tables, spend_tables  # noqa: F401  # isort: skip
 
 connection = context.config.attributes.get("connection")
 if connection is None:
