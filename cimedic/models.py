@@ -203,6 +203,7 @@ class Action(BaseModel):
     reason: str
     params: dict[str, str] = Field(default_factory=dict)
     source: str = Field(default="knowledge-base", description="knowledge-base, rule or llm")
+    policy: str | None = Field(default=None, description="auto, approve or never, as the healing policy rules")
 
 
 class RejectedAction(BaseModel):

@@ -29,7 +29,26 @@ def _code(text: str) -> str:
 
 
 def _backend_note(diag: Diagnosis) -> str:
-    return OFFLINE_NOTE if diag.backend == "offline" else f"backend: {diag.backend}"
+    if diag.backend == "offline":
+        # Why no model took part, when one was configured: the router's reason.
+        why = {"confident": "LLM skipped: the verdict is confident", "budget": "LLM budget used up"}
+        why["llm-failed"] = "the LLM gave no usable answer"
+        return f"deterministic analysis ({why[diag.route]})" if diag.route in why else OFFLINE_NOTE
+    cost = f", ${diag.llm.cost_usd:.4f}" if diag.llm and diag.llm.cost_usd is not None else ""
+    tokens = f", {diag.llm.prompt_tokens + diag.llm.completion_tokens} tokens" if diag.llm else ""
+    return f"backend: {diag.llm.model if diag.llm else diag.backend}{tokens}{cost}"
+
+
+def plan_lines(diag: Diagnosis) -> list[str]:
+    """The remediation proposals, one line each, with who proposed them and what the policy says."""
+    if not diag.plan:
+        return []
+    lines = [
+        f"{a.kind} {a.target} ({a.source}" + (f", policy: {a.policy})" if a.policy else ")") + f": {a.reason[:160]}"
+        for a in diag.plan.actions
+    ]
+    lines += [f"refused: {r.action.kind} {r.action.target}: {r.why}" for r in diag.plan.rejected]
+    return lines
 
 
 def _span(seconds: float | None) -> str:
@@ -101,6 +120,11 @@ def to_markdown(diag: Diagnosis) -> str:
             f"- `{i.id}` ({i.score:.2f}, {i.category}) {i.title[:120]}. Cause: {i.cause}. Fix: {i.fix}"
             for i in diag.similar_incidents
         ]
+    if diag.report:
+        out += ["", diag.report]
+    if diag.plan and (diag.plan.actions or diag.plan.rejected):
+        out += ["", "**Proposed remediation** (nothing has been executed)", ""]
+        out += [f"- {_code(line)}" for line in plan_lines(diag)]
     if diag.fingerprint and diag.fingerprint.seen:
         out += ["", f"Fingerprint `{diag.fingerprint.id}`: {diag.fingerprint.seen}."]
     if diag.sequence and diag.sequence.divergence:
@@ -168,6 +192,10 @@ def render_rich(diag: Diagnosis, console: Console) -> None:
         for t in diag.failed_tests[:20]:
             ft.add_row(t.name, t.message[:200])
         parts.append(ft)
+    if diag.report:
+        parts.append(Text(diag.report))
+    for line in plan_lines(diag):
+        parts.append(Text(f"proposed: {line}", style="green" if not line.startswith("refused") else "red"))
     for w in diag.warnings:
         parts.append(Text(f"warning: {w}", style="yellow"))
     console.print(Panel(Group(*parts), title=f"cimedic · {diag.source.path}", title_align="left"))

@@ -121,6 +121,8 @@ class Settings(BaseSettings):
     # instance role, AWS_ACCESS_KEY_ID...); no region means boto3's own configuration.
     aws_region: str | None = None
     aws_endpoint_url: str | None = None
+    # Self-healing's runner scaling: runner label or pool -> AWS Auto Scaling group name (JSON in the env).
+    runner_groups: dict[str, str] = Field(default_factory=dict)
 
     # Self-healing policy; default $CIMEDIC_HOME/policy.yaml when it exists, else the shipped one.
     policy_file: Path | None = None

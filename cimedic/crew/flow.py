@@ -28,6 +28,8 @@ from cimedic.crew.merge import merged
 from cimedic.crew.outputs import plan_actions
 from cimedic.crew.planning import knowledge_base_actions
 from cimedic.crew.policy import load_policy
+from cimedic.heal.policy import Subject, decide
+from cimedic.heal.policy import load_policy as load_healing_policy
 from cimedic.investigate import baseline_index, diagnose_with_signals
 from cimedic.models import Diagnosis, RemediationPlan
 from cimedic.recall import fingerprint_history, run_key
@@ -154,6 +156,10 @@ class InvestigationFlow(Flow[InvestigationState]):
         ours = knowledge_base_actions(ws)
         seen = {(a.kind, a.target.casefold()) for a in ours}
         actions = ours + [a for a in from_model.actions if (a.kind, a.target.casefold()) not in seen]
+        # What `cimedic heal` would do with each: the policy's level, shown, not acted on.
+        policy = load_healing_policy(get_settings().policy_path)
+        for a in actions:
+            a.policy = decide(policy, a.kind, Subject.of(diag, a)).level
         diag.plan = RemediationPlan(actions=actions, rejected=from_model.rejected, note=PLAN_NOTE)
         diag.route = self.state.route.value
         diag.timings_ms["total"] = int((time.perf_counter() - self._started) * 1000)
