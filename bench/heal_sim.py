@@ -38,9 +38,12 @@ of the time from the failed build's end to the next build's start (the first hum
 shows: a rerun or a new push); negative gaps (next build started before this one ended) excluded.
 
 Policies, measured in the same run on the same events and draws: "never retry"; "always retry 3x"
-(retry until a pass, at most 3 times); cimedic: for each failure ``choose([RETRY], posteriors,
-fingerprint, category, rng, floor)``; on RETRY one retry, ``posteriors.learn`` from its outcome, and
-again while RETRY keeps being chosen, at most 3 attempts; otherwise (or still failing) humans.
+(retry until a pass, at most 3 times); cimedic: before the k-th retry of a failure,
+``choose([RETRY], posteriors, f"{fingerprint}#{k}", f"{category}#{k}", rng, floor)`` with ``floor``
+the break-even chance (retry minutes / human minutes: a retry pays when its chance to pass times
+the human wait it saves beats its own cost), learned per retry number because a failure that
+survived one retry is less often transient; ``posteriors.learn`` from each outcome; at most 3
+attempts; otherwise (or still failing) humans.
 Also printed, as a reference ceiling and not a baseline: "oracle", which knows the labels and
 retries only transient failures (at most 3 times). Posteriors start empty and learn online, event
 by event in time order (the two sources interleaved by relative position, so ``--limit`` cuts
@@ -188,13 +191,17 @@ def simulate(
         p = float(ev.p_pass[i]) if ev.transient[i] else 0.0
         tries = 0 if policy == "never" or (policy == "oracle" and not ev.transient[i]) else k
         for a in range(tries):
-            if policy == "cimedic" and choose([ActionKind.RETRY], posteriors, fp, cat, rng, floor) is None:
+            # Learned per retry number: after a failed retry, another one passes far less often.
+            fp_a, cat_a = f"{fp}#{a}", f"{cat}#{a}"
+            # A retry pays when its chance to pass times the human wait it saves beats its own minutes.
+            worth = max(floor, d / human)
+            if policy == "cimedic" and choose([ActionKind.RETRY], posteriors, fp_a, cat_a, rng, worth) is None:
                 break
             retries[i] += 1
             minutes[i] += d
             passed = bool(u[i, a] < p)
             if policy == "cimedic":
-                posteriors.learn(ActionKind.RETRY, fp, cat, passed)
+                posteriors.learn(ActionKind.RETRY, fp_a, cat_a, passed)
             if passed:
                 fixed[i] = True
                 break
@@ -247,7 +254,7 @@ def main() -> int:
     ap.add_argument("--human-minutes", type=float, default=None, help="human response time; default: LRTS median gap")
     ap.add_argument("--max-retries", type=int, default=3, help="retries per failure for always-retry and cimedic")
     ap.add_argument(
-        "--floor", type=float, default=0.2, help="choose(): least Thompson draw worth a retry (its default)"
+        "--floor", type=float, default=0.0, help="least Thompson draw worth a retry, on top of the break-even"
     )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--seeds", type=int, default=5, help="number of seeds from --seed, averaged")
