@@ -195,3 +195,22 @@ def test_a_bad_policy_file_is_one_line(tmp_path) -> None:  # type: ignore[no-unt
     bad.write_text("enabled: true\ndefaults: {retry: sometimes}\n")
     with pytest.raises(InputError, match=r"policy.yaml: defaults.retry: Input should be 'auto', 'approve' or 'never'"):
         load_policy(bad)
+
+
+def test_an_auto_action_that_keeps_failing_goes_to_a_person(settings: Settings) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    diag = _plan(_diag(), RETRY)
+    assert diag.run is not None
+    # A two-hour run: a retry is only worth it when it fixes at least half the time (120 of 240 minutes).
+    diag.run.started_at = datetime(2026, 11, 25, 8, tzinfo=UTC)
+    diag.run.finished_at = diag.run.started_at + timedelta(hours=2)
+    audit = AuditLog(settings)
+    for i in range(6):  # six verified retries of this very failure that did not fix it
+        action_id = audit.propose(
+            diag, Action(kind=ActionKind.RETRY, target=f"old-{i}", reason="r"), None, None, dry_run=False
+        )
+        audit.move(action_id, State.EXECUTED, "verify", "not-fixed: failed again", verdict="not-fixed")
+    report, double, _ = _run(diag, settings)
+    assert report.steps[0].state == State.AWAITING and double.executed == []
+    assert report.steps[0].why is not None and report.steps[0].why.startswith("learned: retry fixed")

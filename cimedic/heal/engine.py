@@ -106,6 +106,9 @@ def heal(
         step, problem = _plan(healers, action, ctx)
         action_id = audit.propose(diag, action, step, decision, dry_run=ctx.dry_run, job=_job(diag))
         state, why = _gate(decision, report, action, ctx, problem, remediated)
+        if state in (None, State.DRY_RUN):
+            learned = _learned(policy, posteriors, action, diag)
+            state, why = learned if learned[0] else (state, why)
         if state is None and step is not None:
             state, why = run_step(audit, policy, action_id, step, ctx, diag, healers)
             if action.kind != ActionKind.NOTIFY:
@@ -163,6 +166,20 @@ def _gate(
         return State.AWAITING, f"alternative to action {remediated}, which the learner ranked higher"
     if ctx.dry_run:
         return State.DRY_RUN, "dry run: nothing executed"
+    return None, None
+
+
+def _learned(policy: Policy, posteriors: Posteriors, action: Action, diag: Diagnosis) -> tuple[str | None, str | None]:
+    """An automatic action that outcomes show rarely fixes this failure goes to a person instead."""
+    if action.kind == ActionKind.NOTIFY:
+        return None, None
+    fp = diag.fingerprint.id if diag.fingerprint else None
+    est = posteriors.estimate(action.kind, fp, str(diag.category))
+    minutes = (diag.run.duration_s or 600.0) / 60 if diag.run else 10.0
+    break_even = min(minutes / policy.learning.human_minutes, 1.0)
+    if est.evidence >= policy.learning.min_outcomes and est.high < break_even:
+        why = f"learned: {action.kind} fixed {est.mean:.0%} of {est.evidence:g} similar failures (< {break_even:.0%})"
+        return State.AWAITING, why
     return None, None
 
 

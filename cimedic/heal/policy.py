@@ -73,6 +73,17 @@ class Outage(BaseModel):
     max_failed_jobs: int = Field(default=5, ge=1)
 
 
+class Learning(BaseModel):
+    """When outcomes overrule an `auto` level: the action keeps failing on this kind of failure."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # What a failure left to people costs in minutes (time to the first human action); a remediation
+    # is worth automating while its chance to fix beats its own minutes over this (break-even).
+    human_minutes: float = Field(default=240, gt=0)
+    min_outcomes: int = Field(default=5, ge=1)
+
+
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -82,6 +93,7 @@ class Policy(BaseModel):
     budgets: Budgets = Field(default_factory=Budgets)
     cooldown: Cooldown = Field(default_factory=Cooldown)
     outage: Outage = Field(default_factory=Outage)
+    learning: Learning = Field(default_factory=Learning)
 
 
 class Subject(BaseModel):
