@@ -66,12 +66,30 @@ def heal(
     as_json: Annotated[bool, typer.Option("--json", help="The heal report as JSON.")] = False,
     llm: Annotated[str | None, typer.Option("--llm", help="LLM for the investigation.")] = None,
     offline: Annotated[bool, typer.Option("--offline", help="Deterministic investigation only.")] = False,
+    action: Annotated[
+        list[str] | None,
+        typer.Option("--action", help="Ask for an action too, KIND or KIND:TARGET (e.g. retry:run); policy applies."),
+    ] = None,
 ) -> None:
     """Diagnose a run, plan remediation, check it against policy, execute what is allowed, verify."""
     from cimedic.crew.flow import investigate
     from cimedic.heal.engine import heal as run_heal
+    from cimedic.models import Action, ActionKind, RemediationPlan
 
+    asked = []
+    for text in action or []:
+        kind, _, target = text.partition(":")
+        if kind not in set(ActionKind):
+            raise typer.BadParameter(
+                f"{text!r}: the kind must be one of {', '.join(ActionKind)}", param_hint="--action"
+            )
+        asked.append(
+            Action(kind=ActionKind(kind), target=target or "run", reason="asked for by a person", source="human")
+        )
     diag = investigate(run, model=llm, offline=offline)
+    if asked:
+        plan = diag.plan or RemediationPlan()
+        diag.plan = plan.model_copy(update={"actions": asked + plan.actions})
     ctx = _context(run, diag, not execute, repo)
     report = run_heal(diag, ctx, _policy(), _audit())
     if as_json:
@@ -173,6 +191,30 @@ def approve(
     ctx = _context(record.run_url or "", diag, False, repo)
     state, why = run_step(audit, policy, action_id, Step.model_validate(record.step), ctx, diag)
     out.print(f"#{action_id} {state}" + (f" ({escape(why)})" if why else ""))
+
+
+@actions_app.command("verify")
+def verify_pending(
+    action_id: Annotated[
+        int | None, typer.Argument(help="One action; default: every executed one still pending.")
+    ] = None,
+) -> None:
+    """Check again whether executed actions worked (a re-run finishing, a PR merged); outcomes teach the planner."""
+    from cimedic.heal.audit import State
+    from cimedic.heal.base import Outcome, Step
+    from cimedic.heal.engine import healer_for, verify
+    from cimedic.models import ActionKind, Diagnosis
+
+    audit = _audit()
+    records = [_record(action_id)] if action_id else audit.recent(state=State.EXECUTED, limit=200)
+    for record in records:
+        if record.state != State.EXECUTED or record.verdict not in (None, "pending") or record.step is None:
+            continue
+        diag = Diagnosis.model_validate_json(record.diagnosis)
+        ctx = _context(record.run_url or "", diag, False, None)
+        step, outcome = Step.model_validate(record.step), Outcome.model_validate(record.outcome or {"done": True})
+        verdict = verify(audit, record.id, step, outcome, ctx, healer_for(ActionKind(record.kind)))
+        out.print(f"#{record.id} {record.kind} {escape(record.target)}: {verdict}")
 
 
 @actions_app.command("reject")

@@ -26,7 +26,7 @@ from cimedic.crew.crews import CrewFailed, run_crew
 from cimedic.crew.llm import build_llm
 from cimedic.crew.merge import merged
 from cimedic.crew.outputs import plan_actions
-from cimedic.crew.planning import knowledge_base_actions
+from cimedic.crew.planning import knowledge_base_actions, rule_actions
 from cimedic.crew.policy import load_policy
 from cimedic.heal.policy import Subject, decide
 from cimedic.heal.policy import load_policy as load_healing_policy
@@ -155,7 +155,11 @@ class InvestigationFlow(Flow[InvestigationState]):
         from_model = diag.plan or RemediationPlan()
         ours = knowledge_base_actions(ws)
         seen = {(a.kind, a.target.casefold()) for a in ours}
-        actions = ours + [a for a in from_model.actions if (a.kind, a.target.casefold()) not in seen]
+        for a in rule_actions(ws) + from_model.actions:
+            if (a.kind, a.target.casefold()) not in seen:
+                seen.add((a.kind, a.target.casefold()))
+                ours.append(a)
+        actions = ours
         # What `cimedic heal` would do with each: the policy's level, shown, not acted on.
         policy = load_healing_policy(get_settings().policy_path)
         for a in actions:
