@@ -163,33 +163,16 @@ def approve(
     repo: Annotated[Path | None, typer.Option("--repo", help="Checkout for timeout/quarantine PRs.")] = None,
 ) -> None:
     """Approve an action awaiting a person, and execute it when --execute (policy and guards apply)."""
-    from cimedic.heal.audit import State
-    from cimedic.heal.base import Step
-    from cimedic.heal.engine import halt_file, run_step
-    from cimedic.heal.policy import Level, Subject, decide
-    from cimedic.models import Action, Diagnosis
+    from cimedic.heal.approvals import approve as approve_action
+    from cimedic.heal.approvals import context_for
 
-    record = _record(action_id)
-    if record.state != State.AWAITING:
-        raise InputError(f"action {action_id}", f"is {record.state}, not awaiting approval")
-    policy, audit, settings = _policy(), _audit(), get_settings()
-    diag = Diagnosis.model_validate_json(record.diagnosis)
-    action = Action(kind=record.kind, target=record.target, reason=record.reason, source=record.source)
-    decision = decide(policy, action.kind, Subject.of(diag, action))
-    if decision.level == Level.NEVER:  # the policy may have changed since it was proposed
-        audit.move(action_id, State.REJECTED, "policy", f"policy now says never ({', '.join(decision.rules)})")
-        raise InputError(f"action {action_id}", "the policy now forbids it; rejected")
-    if record.step is None:
-        raise InputError(f"action {action_id}", "has no executable step")
-    audit.move(action_id, State.APPROVED, f"human:{by}", "approved")
-    if not execute:
+    settings = get_settings()
+    state, why = approve_action(
+        _audit(), _policy(), settings, action_id, by, execute=execute, context=lambda r: context_for(r, settings, repo)
+    )
+    if state == "approved":
         out.print(f"#{action_id} approved; run `cimedic actions approve` with --execute to run it")
         return
-    if not policy.enabled or halt_file(settings.home).exists():
-        audit.move(action_id, State.SKIPPED, "guard", "halted", why="halted")
-        raise InputError(f"action {action_id}", "self-healing is halted; nothing executed")
-    ctx = _context(record.run_url or "", diag, False, repo)
-    state, why = run_step(audit, policy, action_id, Step.model_validate(record.step), ctx, diag)
     out.print(f"#{action_id} {state}" + (f" ({escape(why)})" if why else ""))
 
 
@@ -200,18 +183,18 @@ def verify_pending(
     ] = None,
 ) -> None:
     """Check again whether executed actions worked (a re-run finishing, a PR merged); outcomes teach the planner."""
+    from cimedic.heal.approvals import context_for
     from cimedic.heal.audit import State
     from cimedic.heal.base import Outcome, Step
     from cimedic.heal.engine import healer_for, verify
-    from cimedic.models import ActionKind, Diagnosis
+    from cimedic.models import ActionKind
 
     audit = _audit()
     records = [_record(action_id)] if action_id else audit.recent(state=State.EXECUTED, limit=200)
     for record in records:
         if record.state != State.EXECUTED or record.verdict not in (None, "pending") or record.step is None:
             continue
-        diag = Diagnosis.model_validate_json(record.diagnosis)
-        ctx = _context(record.run_url or "", diag, False, None)
+        ctx = context_for(record, get_settings())
         step, outcome = Step.model_validate(record.step), Outcome.model_validate(record.outcome or {"done": True})
         verdict = verify(audit, record.id, step, outcome, ctx, healer_for(ActionKind(record.kind)))
         out.print(f"#{record.id} {record.kind} {escape(record.target)}: {verdict}")
@@ -224,14 +207,9 @@ def reject(
     why: Annotated[str, typer.Option("--why", help="Kept in the audit log; counts as 'wrong' for learning.")] = "",
 ) -> None:
     """Reject an action awaiting a person; the learner counts it as a wrong proposal."""
-    from cimedic.heal.audit import State
+    from cimedic.heal.approvals import reject as reject_action
 
-    record = _record(action_id)
-    if record.state != State.AWAITING:
-        raise InputError(f"action {action_id}", f"is {record.state}, not awaiting approval")
-    audit = _audit()
-    audit.move(action_id, State.REJECTED, f"human:{by}", why or "rejected", why=why or "rejected by a person")
-    audit.note(action_id, "feedback-wrong", f"human:{by}", "rejected by a person")
+    reject_action(_audit(), action_id, by, why)
     out.print(f"#{action_id} rejected")
 
 
@@ -242,8 +220,9 @@ def feedback(
     by: Annotated[str, typer.Option("--by")] = "cli",
 ) -> None:
     """Tell cimedic whether an action was the right fix; the planner learns from it."""
-    record = _record(action_id)
-    _audit().note(action_id, "feedback-right" if right else "feedback-wrong", f"human:{by}", record.kind)
+    from cimedic.heal.approvals import feedback as give_feedback
+
+    give_feedback(_audit(), action_id, right, by)
     out.print(f"#{action_id}: noted as {'right' if right else 'wrong'}")
 
 

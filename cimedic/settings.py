@@ -124,6 +124,39 @@ class Settings(BaseSettings):
     # Self-healing's runner scaling: runner label or pool -> AWS Auto Scaling group name (JSON in the env).
     runner_groups: dict[str, str] = Field(default_factory=dict)
 
+    # Event bus: None is the in-process memory transport; amqp://user:pass@host:5672// is RabbitMQ.
+    bus_url: str | None = None
+    # Slack (bot and channel notices). The API URL is Slack's unless pointed elsewhere (tests, proxies).
+    slack_bot_token: SecretStr | None = _secret("slack_bot_token", "SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = _secret("slack_signing_secret", "SLACK_SIGNING_SECRET")
+    slack_app_token: SecretStr | None = _secret("slack_app_token", "SLACK_APP_TOKEN")
+    slack_api_url: str = "https://slack.com/api/"
+    slack_channel: str | None = None
+    # Slack user ids allowed to approve or reject actions from Slack; empty: nobody.
+    slack_approvers: list[str] = Field(default_factory=list)
+    # Email (SMTP) notices.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = _secret("smtp_password")
+    smtp_starttls: bool = True
+    email_from: str | None = None
+    email_to: list[str] = Field(default_factory=list)
+    # PagerDuty Events API v2, for critical notices (a failed rollback).
+    pagerduty_routing_key: SecretStr | None = _secret("pagerduty_routing_key")
+    pagerduty_url: str = "https://events.pagerduty.com/v2/enqueue"
+    # Jira: one issue per failure fingerprint for failures that need a person.
+    jira_url: str | None = None
+    jira_user: str | None = None
+    jira_token: SecretStr | None = _secret("jira_token", "JIRA_API_TOKEN")
+    jira_project: str | None = None
+    jira_issue_type: str = "Bug"
+    # Webhook receivers of `cimedic serve`: GitHub's and Azure's shared secrets, GitLab's and Jenkins' tokens.
+    github_webhook_secret: SecretStr | None = _secret("github_webhook_secret")
+    gitlab_webhook_token: SecretStr | None = _secret("gitlab_webhook_token")
+    azure_webhook_secret: SecretStr | None = _secret("azure_webhook_secret")
+    jenkins_webhook_token: SecretStr | None = _secret("jenkins_webhook_token")
+
     # Self-healing policy; default $CIMEDIC_HOME/policy.yaml when it exists, else the shipped one.
     policy_file: Path | None = None
 

@@ -125,6 +125,18 @@ class AuditLog:
         with transaction(self.engine, write=True) as conn:
             _move(conn, action_id, state, actor, detail, **fields)
 
+    def move_from(self, action_id: int, expected: str, state: str, actor: str, detail: str, **fields: Any) -> bool:
+        """Move only if the action is still in ``expected``: of two concurrent approvals one wins."""
+        with transaction(self.engine, write=True) as conn:
+            moved = conn.execute(
+                update(HealActionRow)
+                .where(HealActionRow.id == action_id, HealActionRow.state == expected)
+                .values(state=state, updated_at=_now(), **fields)
+            ).rowcount
+            if moved:
+                _event(conn, action_id, state, actor, detail)
+        return bool(moved)
+
     def note(self, action_id: int, kind: str, actor: str, detail: str) -> None:
         """An event that changes no state: a person's feedback on an action."""
         with transaction(self.engine, write=True) as conn:

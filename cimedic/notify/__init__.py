@@ -1,0 +1,1 @@
+"""Telling people: one Notifier interface over Slack, email, PagerDuty and Jira."""
