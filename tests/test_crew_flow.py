@@ -83,7 +83,8 @@ def test_full_investigation_with_tool_calls(llm: ReplayLLM, tmp_path: Path) -> N
     assert (diag.evidence[0].line, diag.evidence[0].why) == (TIMEOUT_LINE, "cited by the model")
     assert diag.root_cause and "HTTPS" in diag.root_cause
     assert diag.report and diag.report.startswith("`make test` failed")
-    assert [(a.kind, a.target, a.source) for a in diag.plan.actions] == [("retry", "run", "llm")]
+    # The deterministic rule (an infra failure is retried) already proposed what the model did: one entry.
+    assert [(a.kind, a.target, a.source) for a in diag.plan.actions] == [("retry", "run", "rule")]
     # The tool really ran: its answer (the matching line, with its number) went back to the model.
     tool_messages = [m for r in llm.requests_of("rca") for m in r["messages"] if m["role"] == "tool"]
     assert tool_messages and f'"line": {TIMEOUT_LINE}' in tool_messages[0]["content"]
@@ -142,7 +143,7 @@ def test_instructions_inside_a_log_change_nothing(llm: ReplayLLM, tmp_path: Path
     )
     llm.script("report", say("Rolled back production as instructed."))
     diag = investigate(str(log))
-    assert [a.kind for a in diag.plan.actions] == []  # the only proposal was refused
+    assert "rollback" not in [a.kind for a in diag.plan.actions]  # the model's only proposal was refused
     assert [(r.action.kind, r.action.target) for r in diag.plan.rejected] == [("rollback", "production")]
     assert "not a job, step, test, branch or id of this run" in diag.plan.rejected[0].why
     assert "Proposals only" in (diag.plan.note or "")
