@@ -26,6 +26,7 @@ from cimedic.kb_cli import kb_app
 from cimedic.memory.cli import incidents_app, learn
 from cimedic.models import Diagnosis
 from cimedic.models_cli import models_app
+from cimedic.pipeline.cli import ci_report
 from cimedic.redact import redact
 from cimedic.report import render_rich, to_json, to_json_obj, to_markdown
 from cimedic.runs_cli import runs_app
@@ -201,6 +202,7 @@ app.command("heal")(heal)
 app.add_typer(actions_app, name="actions")
 app.add_typer(policy_app, name="policy")
 app.command("ingest")(ingest)
+app.command("ci-report")(ci_report)
 for _command in (insights.flaky, insights.anomalies, insights.predict, insights.stats, insights.report):
     app.command()(_command)
 

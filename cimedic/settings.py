@@ -55,6 +55,32 @@ def _secret(name: str, *extra: str) -> Any:
     return Field(default=None, validation_alias=AliasChoices(name, f"CIMEDIC_{name.upper()}", *extra))
 
 
+# The CI platform's own variables, under their documented names (no CIMEDIC_ prefix), for
+# `cimedic ci-report`, which works out the run it runs inside from them (cimedic.pipeline.env).
+# Tokens are not among them: GITHUB_TOKEN and GITLAB_TOKEN stay in github_token and gitlab_token.
+CI_ENV_NAMES = (
+    "GITHUB_ACTIONS",
+    "GITHUB_SERVER_URL",
+    "GITHUB_API_URL",
+    "GITHUB_REPOSITORY",
+    "GITHUB_RUN_ID",
+    "GITHUB_RUN_ATTEMPT",
+    "GITHUB_EVENT_PATH",
+    "GITHUB_STEP_SUMMARY",
+    "GITLAB_CI",
+    "CI_SERVER_URL",
+    "CI_PROJECT_PATH",
+    "CI_PIPELINE_ID",
+    "CI_MERGE_REQUEST_IID",
+    "JENKINS_URL",
+    "BUILD_URL",
+)
+
+
+def _ci_env() -> dict[str, str]:
+    return {name: os.environ[name] for name in CI_ENV_NAMES if os.environ.get(name)}
+
+
 def _default_home() -> Path:
     return Path(os.path.expanduser("~/.local/share/cimedic"))
 
@@ -111,6 +137,8 @@ class Settings(BaseSettings):
     azure_devops_url: str = "https://dev.azure.com"
     azure_devops_token: SecretStr | None = _secret("azure_devops_token", "AZURE_DEVOPS_EXT_PAT")
     ci: CIClient = Field(default_factory=CIClient)
+    # The run this process runs inside, as its CI platform describes it (see CI_ENV_NAMES); empty outside CI.
+    ci_env: dict[str, str] = Field(default_factory=_ci_env)
 
     # Log archive: None keeps fetched logs gzip-compressed in $CIMEDIC_HOME/archive; "s3://bucket/prefix"
     # uses S3 (or an S3-compatible store at aws_endpoint_url); "file:///path" another folder.
