@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cimedic import __version__
+from cimedic import __version__, sweep_cli
 from cimedic import insights_cli as insights
 from cimedic.chat_cli import chat
 from cimedic.errors import CimedicError, error_record, one_line
@@ -205,6 +205,8 @@ app.command("ingest")(ingest)
 app.command("ci-report")(ci_report)
 for _command in (insights.flaky, insights.anomalies, insights.predict, insights.stats, insights.report):
     app.command()(_command)
+app.command("sweep")(sweep_cli.sweep)
+app.command("serve")(sweep_cli.serve)
 
 
 def run() -> None:
