@@ -8,7 +8,7 @@ it exists completely or not at all), so of two clicks exactly one is recorded.
 Feedback goes where it teaches something:
 
 * every verdict is appended to ``$CIMEDIC_HOME/chatops/feedback.jsonl`` as a ``feedback.given``
-  event (:class:`cimedic.bus.events.FeedbackGiven`);
+  event (:class:`cimedic.bus.events.FeedbackGiven`) and published on the event bus;
 * a right cause is remembered as an incident (``cimedic learn`` would do the same), so the next
   similar failure shows it;
 * a wrong cause counts every action proposed for it and not tried as a wrong proposal for the
@@ -115,10 +115,15 @@ class PostStore:
 
 
 def append_feedback(settings: Settings, event: FeedbackGiven) -> None:
+    """Keep the verdict (a local journal) and put it on the event bus for other workers."""
     path = chatops_dir(settings) / "feedback.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as fh:
         fh.write(event.model_dump_json() + "\n")
+    from cimedic.bus.bus import Bus
+
+    with Bus.from_settings(settings) as bus:
+        bus.publish(event)
 
 
 def _fix(post: Post, audit: AuditLog) -> str:
