@@ -13,12 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_archive_contract import build_log, moto_endpoint, s3_test_client
+from test_archive_contract import build_log, s3_test_client
 
 from cimedic.archive import ArchiveError, ArchiveKey, LocalArchive, archive_for
 from cimedic.archive.s3 import PART_MIN, S3Archive, s3_client
-
-__all__ = ["moto_endpoint"]  # the fixture, imported for this module's tests
 
 KEY = ArchiveKey("gitlab", "demo-group/inventory", "5523", 1, "compile", "trace")
 

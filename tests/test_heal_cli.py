@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 import test_ci_github as github
 from pytest_httpserver import HTTPServer
-from test_heal_retry import GitHubRun, writes
+from test_heal_retry import GitHubRun
 from typer.testing import CliRunner
 
 from cimedic.cli import app
 from cimedic.errors import InputError
 from cimedic.settings import get_settings
+from tests.http_log import writes
 
 runner = CliRunner()
 URL = f"https://github.com/{github.PROJECT}/actions/runs/{github.RUN_ID}"

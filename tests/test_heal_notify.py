@@ -22,18 +22,11 @@ from cimedic.models import Action, ActionKind, Diagnosis, Platform, RemediationP
 from cimedic.settings import CIClient, Limits, get_settings
 from cimedic.tools.ci.base import CIProvider, RunRef
 from cimedic.tools.ci.github import GitHubProvider
+from tests.http_log import calls, writes
 
 GL = gitlab.api()
 SECRET = "ghp_R8mZ2xQv7LtN4pWc9YbK3sHd6FgJ1aEuVo0i"  # a GitHub token's shape, pasted into a log
 GH_NOTES = f"/repos/{github.PROJECT}/issues/482/comments"
-
-
-def calls(server: HTTPServer) -> list[tuple[str, str, Any]]:
-    return [(req.method, req.path, req.get_json(silent=True)) for req, _ in server.log]
-
-
-def writes(server: HTTPServer) -> list[tuple[str, str, Any]]:
-    return [call for call in calls(server) if call[0] != "GET"]
 
 
 def diagnosed(provider: CIProvider, ref: RunRef, tmp_path: Path) -> Diagnosis:

@@ -4,7 +4,6 @@ as the platform would (a re-run makes a new attempt on GitHub, new jobs in the s
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any
 
@@ -21,23 +20,12 @@ from cimedic.investigate import diagnose
 from cimedic.models import Action, ActionKind, Category, Diagnosis, Platform, RunInfo, Source, SourceKind
 from cimedic.settings import Limits, get_settings
 from cimedic.tools.ci.base import CIProvider, RunRef
+from tests.http_log import answer, calls, writes
 
 NEW_TEST_JOB = 24512399902  # the failed job again, in attempt 2
 GL = gitlab.api()
 GL_PYTEST = gitlab.JOBS["pytest"]
 GL_RETRIED = 6745188902  # job_retry.json: the retried pytest job
-
-
-def calls(server: HTTPServer) -> list[tuple[str, str, Any]]:
-    return [(req.method, req.path, req.get_json(silent=True)) for req, _ in server.log]
-
-
-def writes(server: HTTPServer) -> list[tuple[str, str, Any]]:
-    return [call for call in calls(server) if call[0] != "GET"]
-
-
-def answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(body), status=status, headers=headers, content_type="application/json")
 
 
 def diagnosed(provider: CIProvider, ref: RunRef, tmp_path: Path) -> Diagnosis:

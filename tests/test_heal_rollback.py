@@ -4,9 +4,7 @@ deployments as the platform would, and re-running the earlier deploy job records
 from __future__ import annotations
 
 import copy
-import json
 import re
-from typing import Any
 
 import pytest
 import test_ci_github as github
@@ -20,20 +18,9 @@ from cimedic.heal.base import HealContext, Outcome, Verdict
 from cimedic.models import Action, ActionKind, Category, Diagnosis, Platform, RunInfo, Source, SourceKind
 from cimedic.settings import get_settings
 from cimedic.tools.ci.base import CIProvider, RunRef
+from tests.http_log import answer, calls, writes
 
 GL = gitlab.api()
-
-
-def calls(server: HTTPServer) -> list[tuple[str, str, Any]]:
-    return [(req.method, req.path, req.get_json(silent=True)) for req, _ in server.log]
-
-
-def writes(server: HTTPServer) -> list[tuple[str, str, Any]]:
-    return [call for call in calls(server) if call[0] != "GET"]
-
-
-def answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(body), status=status, headers=headers, content_type="application/json")
 
 
 def diagnosis_of(info: RunInfo, kind: SourceKind) -> Diagnosis:

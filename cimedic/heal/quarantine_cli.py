@@ -53,7 +53,8 @@ def _js_quote(text: str) -> str:
     return re.sub(r"([\\^$.*+?()\[\]{}|/])", r"\\\1", text)
 
 
-def surefire(entries: list[Entry], left_out: list[str]) -> str:
+def _java_lines(entries: list[Entry], left_out: list[str], separator: str) -> str:
+    """One ``class<separator>method`` line per Java test; the rest left out, said in a comment."""
     lines = [_GENERATED]
     for entry in entries:
         found = _java(entry.test)
@@ -61,20 +62,16 @@ def surefire(entries: list[Entry], left_out: list[str]) -> str:
             left_out.append(entry.test)
             lines.append(f"# left out (no Java class.method): {entry.test}")
         else:
-            lines.append(f"{found[0]}#{found[1]}")
+            lines.append(f"{found[0]}{separator}{found[1]}")
     return "\n".join(lines) + "\n"
+
+
+def surefire(entries: list[Entry], left_out: list[str]) -> str:
+    return _java_lines(entries, left_out, "#")
 
 
 def gradle(entries: list[Entry], left_out: list[str]) -> str:
-    lines = [_GENERATED]
-    for entry in entries:
-        found = _java(entry.test)
-        if found is None:
-            left_out.append(entry.test)
-            lines.append(f"# left out (no Java class.method): {entry.test}")
-        else:
-            lines.append(f"{found[0]}.{found[1]}")
-    return "\n".join(lines) + "\n"
+    return _java_lines(entries, left_out, ".")
 
 
 def junit(entries: list[Entry], left_out: list[str]) -> str:

@@ -24,21 +24,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cimedic.errors import InputError
 from cimedic.models import Platform
+from cimedic.settings import CI_ENV_NAMES
 
-GITHUB_VARIABLES = (
-    "GITHUB_ACTIONS",
-    "GITHUB_SERVER_URL",
-    "GITHUB_API_URL",
-    "GITHUB_REPOSITORY",
-    "GITHUB_RUN_ID",
-    "GITHUB_RUN_ATTEMPT",
-    "GITHUB_EVENT_PATH",
-    "GITHUB_STEP_SUMMARY",
-)
-GITLAB_VARIABLES = ("GITLAB_CI", "CI_SERVER_URL", "CI_PROJECT_PATH", "CI_PIPELINE_ID", "CI_MERGE_REQUEST_IID")
-JENKINS_VARIABLES = ("JENKINS_URL", "BUILD_URL")
-# Every variable from_mapping reads: the names settings collects into ci_env.
-VARIABLES = GITHUB_VARIABLES + GITLAB_VARIABLES + JENKINS_VARIABLES
+# Every variable from_mapping reads: the names settings collects into ci_env, listed there once.
+VARIABLES = CI_ENV_NAMES
 
 SUBJECT = "ci-report"
 _REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
