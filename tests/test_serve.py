@@ -24,8 +24,9 @@ from test_history_ingest_providers import serve_github
 
 from cimedic.models import Category, Diagnosis, Source, SourceKind
 from cimedic.notify.base import Delivery, Notice
-from cimedic.serve import create_app, mount_slack, retrain
+from cimedic.serve import create_app, mount_slack
 from cimedic.serve_config import ServeConfig, SweepConfig, TrainConfig, load_serve_config
+from cimedic.serve_worker import retrain
 from cimedic.settings import Settings, get_settings
 
 GITHUB_SECRET = "gh-hook-secret-0123456789"

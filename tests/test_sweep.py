@@ -20,15 +20,10 @@ from cimedic import sweep_cli
 from cimedic.models import Category, Diagnosis, Source, SourceKind
 from cimedic.notify.base import Delivery, Notice, Severity
 from cimedic.settings import Settings, get_settings
-from cimedic.sweep import (
-    MAX_TRIES,
-    Candidate,
-    Digest,
-    Investigate,
-    Ledger,
-    default_investigate,
-    sweep,
-)
+from cimedic.sweep import sweep
+from cimedic.sweep_digest import Digest
+from cimedic.sweep_ledger import MAX_TRIES, Candidate, Ledger
+from cimedic.sweep_run import Investigate, default_investigate
 
 SINCE = datetime(2024, 4, 1, tzinfo=UTC)  # the fixtures are from May 2024
 URL = f"https://github.com/{github.PROJECT}/actions/runs/{github.RUN_ID}"
