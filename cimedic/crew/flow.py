@@ -64,6 +64,9 @@ class InvestigationState(BaseModel):
 class InvestigationFlow(Flow[InvestigationState]):
     """Run with ``investigate()`` below, which also releases the fetched logs afterwards."""
 
+    # CrewAI gives every Flow a LanceDB memory with an OpenAI embedder unless told not to: ours keeps
+    # its own incident memory (local MiniLM), and the LanceDB import alone costs seconds per process.
+    _skip_auto_memory: bool = True
     _stack: ExitStack = PrivateAttr(default_factory=ExitStack)
     _material: RunMaterial | None = PrivateAttr(default=None)
     _workspace: Workspace | None = PrivateAttr(default=None)
