@@ -20,24 +20,15 @@ key=value figures.
 from __future__ import annotations
 
 import argparse
-import bisect
-import gzip
-import json
 import os
-import re
 import sys
 import tempfile
-import time
-from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import cast
 
-from cimedic.investigate import analyse_path
+from cimedic.evals.logchunks import LogchunksRun, evaluate
 from cimedic.models import Diagnosis
 from cimedic.settings import get_settings
 from cimedic.tools.cause.corpus import Example, from_knowledge
-from cimedic.tools.cause.features import Signals
 from cimedic.tools.cause.train import (
     decision,
     expected_calibration_error,
@@ -49,34 +40,6 @@ from cimedic.tools.cause.train import (
 from cimedic.tools.knowledge_base import load as load_kb
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "logchunks"
-ERRORISH = re.compile(r"error|fail", re.IGNORECASE)
-
-
-def chunk_in_newline_lines(text: str, start: int, end: int) -> tuple[int, int]:
-    universal = [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", text)]
-    newline = [0] + [m.end() for m in re.finditer(r"\n", text)]
-    s_off = universal[start - 1]
-    e_off = universal[end - 1]
-    return bisect.bisect_right(newline, s_off), bisect.bisect_right(newline, e_off)
-
-
-def baselines(lines: list[str], lo: int, hi: int) -> dict[str, bool]:
-    n = len(lines)
-    last40 = (max(1, n - 39), n)
-    hits = [i + 1 for i, x in enumerate(lines) if ERRORISH.search(x)]
-    first = hits[0] if hits else None
-    last = hits[-1] if hits else None
-    return {
-        "last40_excerpt": last40[0] <= hi and last40[1] >= lo,
-        "first_match_top": first is not None and lo <= first <= hi,
-        "last_match_top": last is not None and lo <= last <= hi,
-    }
-
-
-def _diagnose(path: Path) -> tuple[float, object, object]:
-    t = time.perf_counter()
-    diag, signals = analyse_path(path, record=False)
-    return time.perf_counter() - t, diag, signals
 
 
 def _categories(examples: list[Example], shipped: list[Diagnosis], folds: int) -> dict[str, float]:
@@ -115,6 +78,11 @@ def _categories(examples: list[Example], shipped: list[Diagnosis], folds: int) -
     return figures
 
 
+def rca_figures(data: Path, *, limit: int = 0, jobs: int = 1) -> LogchunksRun:
+    """The excerpt / evidence / category tallies: cimedic.evals.logchunks, the one implementation."""
+    return evaluate(data, limit=limit, jobs=jobs)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT)
@@ -126,80 +94,27 @@ def main() -> int:
     args = ap.parse_args()
     os.environ["CIMEDIC_HOME"] = str(args.home or tempfile.mkdtemp(prefix="cimedic-bench-"))
     get_settings.cache_clear()
-    labels = [json.loads(x) for x in (args.data / "labels.jsonl").read_text().splitlines() if x.strip()]
-    cats_path = args.data / "categories.jsonl"
-    cats = [json.loads(x) for x in cats_path.read_text().splitlines() if x.strip()] if cats_path.exists() else []
-    if args.limit:
-        labels = labels[: args.limit]
-    tally: Counter[str] = Counter()
-    t0 = time.perf_counter()
-    spent = 0.0
-    confusion: Counter[tuple[str, str]] = Counter()
-    todo = [(i, lab) for i, lab in enumerate(labels) if lab.get("chunk_start_line") is not None]
-    paths = [args.data / lab["log"] for _, lab in todo]
-    if args.jobs > 1:
-        with ProcessPoolExecutor(args.jobs) as pool:
-            results = list(pool.map(_diagnose, paths, chunksize=4))
-    else:
-        results = [_diagnose(p) for p in paths]
-    examples: list[Example] = []
-    shipped: list[Diagnosis] = []
-    for (i, lab), (took, diag_obj, sig_obj) in zip(todo, results, strict=True):
-        diag = cast(Diagnosis, diag_obj)
-        spent += took
-        path = args.data / lab["log"]
-        text = gzip.decompress(path.read_bytes()).decode("utf-8", "replace")
-        lo, hi = chunk_in_newline_lines(text, lab["chunk_start_line"], lab["chunk_end_line"])
-        tally["logs"] += 1
-        for k, v in baselines(text.split("\n"), lo, hi).items():
-            tally[k] += v
-        ex = diag.excerpt
-        ex_hit = ex is not None and ex.end_line - ex.start_line < 40 and ex.start_line <= hi and ex.end_line >= lo
-        top_hit = bool(diag.evidence) and lo <= diag.evidence[0].line <= hi
-        tally["excerpt_hit"] += ex_hit
-        tally["top_evidence"] += top_hit
-        if i < len(cats):
-            want = cats[i]
-            examples.append(
-                Example(
-                    signals=cast(Signals, sig_obj),
-                    category=want["category"],
-                    alt=want.get("alt"),
-                    group=str(want.get("repo") or lab.get("repo") or Path(lab["log"]).parent),
-                )
-            )
-            shipped.append(diag)
-            got = str(diag.category)
-            tally["cat_strict"] += got == want["category"]
-            tally["cat_lenient"] += got in (want["category"], want.get("alt"))
-            tally["cat_n"] += 1
-            confusion[(want["category"], got)] += 1
-        if args.misses and not (ex_hit and top_hit):
-            top = diag.evidence[0] if diag.evidence else None
-            print(
-                f"MISS {lab['log']} chunk={lo}-{hi} excerpt={ex and (ex.start_line, ex.end_line)} "
-                f"top={top and top.line} {top and top.text[:100]!r}"
-            )
-    n = tally["logs"] or 1
-    nc = tally["cat_n"] or 1
-    wall = time.perf_counter() - t0
+    run = rca_figures(args.data, limit=args.limit, jobs=args.jobs)
+    if args.misses:
+        print("\n".join(run.misses))
+    f = run.figures()
     print(f"{'method':<34}{'excerpt_hit':>12}{'top_evidence':>14}")
-    print(f"{'cimedic':<34}{tally['excerpt_hit'] / n:>12.3f}{tally['top_evidence'] / n:>14.3f}")
-    print(f"{'baseline: last 40 lines':<34}{tally['last40_excerpt'] / n:>12.3f}{'-':>14}")
-    print(f"{'baseline: first error|fail line':<34}{'-':>12}{tally['first_match_top'] / n:>14.3f}")
-    print(f"{'baseline: last error|fail line':<34}{'-':>12}{tally['last_match_top'] / n:>14.3f}")
-    cat_figures = _categories(examples, shipped, args.folds) if examples else {}
-    if tally["cat_n"] and args.misses:
-        for (want, got), k in confusion.most_common(20):
+    print(f"{'cimedic':<34}{f['excerpt_hit']:>12.3f}{f['top_evidence']:>14.3f}")
+    print(f"{'baseline: last 40 lines':<34}{f['baseline_last40']:>12.3f}{'-':>14}")
+    print(f"{'baseline: first error|fail line':<34}{'-':>12}{f['baseline_first_match']:>14.3f}")
+    print(f"{'baseline: last error|fail line':<34}{'-':>12}{f['baseline_last_match']:>14.3f}")
+    cat_figures = _categories(run.examples, run.shipped, args.folds) if run.examples else {}
+    if run.tally["cat_n"] and args.misses:
+        for (want, got), k in run.confusion.most_common(20):
             if want != got:
                 print(f"  {want:>10} -> {got:<10} {k}")
     print(
-        f"logs={tally['logs']} excerpt_hit={tally['excerpt_hit'] / n:.3f} top_evidence={tally['top_evidence'] / n:.3f} "
-        f"baseline_last40={tally['last40_excerpt'] / n:.3f} baseline_first_match={tally['first_match_top'] / n:.3f} "
-        f"baseline_last_match={tally['last_match_top'] / n:.3f} category_strict={tally['cat_strict'] / nc:.3f} "
-        f"category_lenient={tally['cat_lenient'] / nc:.3f} "
+        f"logs={f['logs']} excerpt_hit={f['excerpt_hit']:.3f} top_evidence={f['top_evidence']:.3f} "
+        f"baseline_last40={f['baseline_last40']:.3f} baseline_first_match={f['baseline_first_match']:.3f} "
+        f"baseline_last_match={f['baseline_last_match']:.3f} category_strict={f['category_strict']:.3f} "
+        f"category_lenient={f['category_lenient']:.3f} "
         + "".join(f"{k}={v:.3f} " for k, v in cat_figures.items())
-        + f"cimedic_s_per_log={spent / n:.4f} wall_s={wall:.1f}"
+        + f"cimedic_s_per_log={f['cimedic_s_per_log']:.4f} wall_s={run.wall:.1f}"
     )
     return 0
 

@@ -20,6 +20,7 @@ from cimedic import __version__, sweep_cli
 from cimedic import insights_cli as insights
 from cimedic.chat_cli import chat
 from cimedic.errors import CimedicError, error_record, one_line
+from cimedic.eval_cli import eval_cmd
 from cimedic.heal_cli import actions_app, heal, policy_app
 from cimedic.history_cli import history_app, ingest
 from cimedic.kb_cli import kb_app
@@ -203,6 +204,7 @@ app.add_typer(actions_app, name="actions")
 app.add_typer(policy_app, name="policy")
 app.command("ingest")(ingest)
 app.command("ci-report")(ci_report)
+app.command("eval")(eval_cmd)
 for _command in (insights.flaky, insights.anomalies, insights.predict, insights.stats, insights.report):
     app.command()(_command)
 app.command("sweep")(sweep_cli.sweep)
