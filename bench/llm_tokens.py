@@ -47,6 +47,9 @@ def main() -> int:
         raise SystemExit(f"{args.data}: no logs under logs/")
     import tiktoken
 
+    from cimedic.settings import get_settings, quiet_third_parties
+
+    quiet_third_parties(get_settings())  # before anything imports CrewAI (it makes folders on import)
     from cimedic.crew.context import llm_context
     from cimedic.investigate import investigate_path
 

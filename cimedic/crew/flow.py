@@ -35,7 +35,7 @@ from cimedic.models import Diagnosis, RemediationPlan
 from cimedic.recall import fingerprint_history, run_key
 from cimedic.redact import redact
 from cimedic.remote import Fetched, conclude, fetch_run, is_url, scratch_dir
-from cimedic.settings import get_settings
+from cimedic.settings import get_settings, quiet_third_parties
 from cimedic.tools.agent.base import Workspace
 from cimedic.tools.ingest.base import RunMaterial
 from cimedic.tools.ingest.local import ingest_path
@@ -180,6 +180,9 @@ class InvestigationFlow(Flow[InvestigationState]):
 
 
 def _new_flow() -> InvestigationFlow:
+    # Library callers (sweeps, the bot, benches) get the CLI's switches: no telemetry, no version check.
+    # CrewAI creates its storage folder when imported, so entry points call this before importing it.
+    quiet_third_parties(get_settings())
     # CrewAI logs a failing step before re-raising it; the caller reports that error itself, once.
     logger = logging.getLogger("crewai.flow.runtime")
     if not logger.handlers:
