@@ -214,3 +214,25 @@ def test_an_auto_action_that_keeps_failing_goes_to_a_person(settings: Settings) 
     report, double, _ = _run(diag, settings)
     assert report.steps[0].state == State.AWAITING and double.executed == []
     assert report.steps[0].why is not None and report.steps[0].why.startswith("learned: retry fixed")
+
+
+def test_one_remediation_per_heal_and_the_next_best_when_a_budget_refuses(settings: Settings) -> None:
+    policy = load_policy().model_copy(deep=True)
+    policy.defaults[ActionKind.QUARANTINE] = policy.defaults[ActionKind.NOTIFY]  # auto
+    policy.cooldown.base_minutes = 0
+    actions = (RETRY, (ActionKind.QUARANTINE, "tests/test_x.py::test_y", "knowledge-base"))
+    report, double, audit = _run(_plan(_diag(), *actions), settings, policy)
+    assert sorted(s.state for s in report.steps) == [State.AWAITING, State.EXECUTED]
+    assert len(double.executed) == 1
+    # Retries have fixed this failure many times, so the learner ranks the retry first; the budget
+    # refuses it, and the quarantine (no longer an alternative to anything that ran) executes.
+    diag = _plan(_diag(run_id="2"), *actions)
+    for i in range(12):
+        old = audit.propose(
+            diag, Action(kind=ActionKind.RETRY, target=f"old-{i}", reason="r"), None, None, dry_run=False
+        )
+        audit.move(old, State.EXECUTED, "verify", "fixed", verdict="fixed")
+    policy.budgets.retries_per_run = 0
+    report, double, _ = _run(diag, settings, policy)
+    assert [(s.kind, s.state) for s in report.steps] == [("retry", State.SKIPPED), ("quarantine", State.EXECUTED)]
+    assert report.steps[0].why == "budget: 0 retries per run used up"

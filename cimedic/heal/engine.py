@@ -111,7 +111,10 @@ def heal(
             state, why = learned if learned[0] else (state, why)
         if state is None and step is not None:
             state, why = run_step(audit, policy, action_id, step, ctx, diag, healers)
-            if action.kind != ActionKind.NOTIFY:
+            # A remediation that ran (or is running elsewhere) makes the others alternatives; one a
+            # budget or cooldown refused does not: the next best may still run.
+            underway = state != State.SKIPPED or (why or "").startswith("already executed")
+            if action.kind != ActionKind.NOTIFY and underway:
                 remediated = action_id
         else:
             audit.move(action_id, state or State.SKIPPED, "policy", why or "", why=why)
