@@ -17,10 +17,8 @@ from cimedic.settings import get_settings
 
 if TYPE_CHECKING:
     from cimedic.heal.audit import AuditLog, Record
-    from cimedic.heal.base import HealContext
     from cimedic.heal.engine import HealReport
     from cimedic.heal.policy import Policy
-    from cimedic.models import Diagnosis
 
 actions_app = typer.Typer(no_args_is_help=True, help="The self-healing audit log: list, approve, reject, verify.")
 policy_app = typer.Typer(no_args_is_help=True, help="The self-healing policy.")
@@ -37,22 +35,6 @@ def _audit() -> AuditLog:
     from cimedic.heal.audit import AuditLog
 
     return AuditLog(get_settings())
-
-
-def _context(run: str, diag: Diagnosis, dry_run: bool, repo: Path | None) -> HealContext:
-    """What actions may use: the run's platform when ``run`` is a URL, the checkout for PRs."""
-    from cimedic.heal.base import HealContext
-    from cimedic.remote import is_url
-    from cimedic.tools.ci.urls import parse_run_url
-
-    settings = get_settings()
-    ref = parse_run_url(run, settings) if is_url(run) else None
-    changes = None
-    if repo is not None:
-        from cimedic.heal.change_request import GitChangeRequest
-
-        changes = GitChangeRequest(repo, settings, ref)
-    return HealContext(diag, settings, ref=ref, dry_run=dry_run, changes=changes)
 
 
 def heal(
@@ -73,6 +55,7 @@ def heal(
 ) -> None:
     """Diagnose a run, plan remediation, check it against policy, execute what is allowed, verify."""
     from cimedic.crew.flow import investigate
+    from cimedic.heal.approvals import heal_context
     from cimedic.heal.engine import heal as run_heal
     from cimedic.models import Action, ActionKind, RemediationPlan
 
@@ -90,7 +73,7 @@ def heal(
     if asked:
         plan = diag.plan or RemediationPlan()
         diag.plan = plan.model_copy(update={"actions": asked + plan.actions})
-    ctx = _context(run, diag, not execute, repo)
+    ctx = heal_context(run, diag, get_settings(), repo=repo, dry_run=not execute)
     report = run_heal(diag, ctx, _policy(), _audit())
     if as_json:
         sys.stdout.write(report.model_dump_json(indent=2) + "\n")

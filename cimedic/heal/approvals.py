@@ -19,13 +19,13 @@ from cimedic.models import Action, Diagnosis
 from cimedic.settings import Settings
 
 
-def context_for(record: Record, settings: Settings, repo: Path | None = None, dry_run: bool = False) -> HealContext:
-    """What the action's execution may use: its run's platform (when it has a URL), a checkout for PRs."""
+def heal_context(
+    run: str, diag: Diagnosis, settings: Settings, *, repo: Path | None = None, dry_run: bool = False
+) -> HealContext:
+    """What actions may use: the run's platform (when ``run`` is a URL), a checkout for PRs."""
     from cimedic.remote import is_url
     from cimedic.tools.ci.urls import parse_run_url
 
-    diag = Diagnosis.model_validate_json(record.diagnosis)
-    run = record.run_url or ""
     ref = parse_run_url(run, settings) if is_url(run) else None
     changes = None
     if repo is not None:
@@ -33,6 +33,12 @@ def context_for(record: Record, settings: Settings, repo: Path | None = None, dr
 
         changes = GitChangeRequest(repo, settings, ref)
     return HealContext(diag, settings, ref=ref, dry_run=dry_run, changes=changes)
+
+
+def context_for(record: Record, settings: Settings, repo: Path | None = None, dry_run: bool = False) -> HealContext:
+    """The context of an audited action: its run and diagnosis as they were recorded."""
+    diag = Diagnosis.model_validate_json(record.diagnosis)
+    return heal_context(record.run_url or "", diag, settings, repo=repo, dry_run=dry_run)
 
 
 def _awaiting(audit: AuditLog, action_id: int) -> Record:
